@@ -1,0 +1,56 @@
+"""Coded error and warning messages, in spaCy's style: "(spacy-pmei) [E001] ..."."""
+
+
+class ErrorsWithCodes(type):
+    """Prefix every message with its code, as spacy.errors does."""
+
+    def __getattribute__(self, code: str) -> str:
+        msg = super().__getattribute__(code)
+        if code.startswith("__"):
+            return msg
+        return f"(spacy-pmei) [{code}] {msg}"
+
+
+class Warnings(metaclass=ErrorsWithCodes):
+    W001 = ("Relation {label!r} between tokens {head} and {tail} could not be "
+            "aligned to the predicted tokenization and was left out of the "
+            "training target.")
+    W002 = ("The document has {n} relation(s) whose head and tail fall in "
+            "different windows of max_length={max_length} words; they cannot be "
+            "learned from this batch.")
+
+
+class Errors(metaclass=ErrorsWithCodes):
+    E001 = ("Doc already has a 'relations' extension that spacy-pmei did not "
+            "install (another package, such as GLiREL or zshot, uses the same "
+            "name with another shape). spacy-pmei will not overwrite it: remove "
+            "it with Doc.remove_extension('relations') before importing "
+            "spacy_pmei, or do not use both in one process.")
+    E002 = ("doc._.relations takes a list of Relation(head, label, tail, score) "
+            "or (head, label, tail[, score]) tuples; got {value!r}.")
+    E003 = ("The {role} span {span!r} of relation {label!r} belongs to another "
+            "Doc. Make relation spans from the Doc you assign them to.")
+    E004 = ("Unknown PMEI variant {variant!r}. Choose one of: {options}.")
+    E005 = ("The {role} of gold relation {label!r} ({span!r}, tokens "
+            "{start}-{end}) is not an entity in doc.ents. Every relation "
+            "argument must be a gold entity; add it to doc.ents.")
+    E006 = ("Unknown relation label {label!r} in the training data. The "
+            "component was initialized with {labels}. Add it to "
+            "[initialize.components.{name}.labels] or re-run initialize.")
+    E007 = ("Unknown entity label {label!r} in the training data. The "
+            "component was initialized with {labels}. Add it to "
+            "[initialize.components.{name}.labels] or re-run initialize.")
+    E008 = ("Cannot initialize {name!r}: no relation labels were found in "
+            "the examples or given in [initialize.components.{name}.labels].")
+    E009 = ("Labels for {name!r} must be a dict with the keys 'entities' and "
+            "'relations' (as written by `spacy init labels`); got {labels!r}.")
+    E010 = ("The setting {setting} = {value!r} is out of range: {why}.")
+    E011 = ("{name!r} was called before it was initialized: run "
+            "nlp.initialize() or load a trained pipeline first.")
+    E012 = ("Label {label!r} is not a valid {kind} label: labels must be "
+            "non-empty strings without whitespace at either end.")
+    E013 = ("The {role} span of relation {label!r} must be a non-empty Span; "
+            "got {span!r}.")
+    E014 = ("Cannot add label {label!r} after {name!r} was initialized: the "
+            "output layer is already built. Re-initialize with the new label.")
+    E015 = ("Unknown spaCy file or model {path!r}: {why}")
