@@ -54,3 +54,25 @@ class Errors(metaclass=ErrorsWithCodes):
     E014 = ("Cannot add label {label!r} after {name!r} was initialized: the "
             "output layer is already built. Re-initialize with the new label.")
     E015 = ("Unknown spaCy file or model {path!r}: {why}")
+
+    # Data conversion (spacy_pmei.convert, `spacy-pmei convert`). {where} names
+    # the file, the 0-based record index and, for JSONL, the 1-based line.
+    E100 = ("Cannot read {path}: {why}")
+    E101 = ("{path}: invalid JSON at line {line}, column {column}: {why}.")
+    E102 = ("{where}: expected {expected}; got {value!r}.")
+    E103 = ("{where}: missing or invalid field {field!r}: expected {expected}, "
+            "got {value!r}.")
+    E104 = ("{where}: relation label {label!r} is not in the relation label "
+            "map {rel2id} ({n} labels). Fix the label or the map.")
+    E105 = ("{where}: entity {index} (characters {start}-{end}) is not in the "
+            "text, which has {length} characters.")
+    E106 = ("{where}: entity {index} says its text is {given!r} but the text "
+            "at characters {start}-{end} is {found!r}.")
+    E107 = ("{where}: {field} = {value!r} is out of range: the record has "
+            "{size} {what}.")
+    E108 = ("{where}: the tokens do not reproduce the text: {tokens!r} vs "
+            "{text!r}.")
+    E109 = ("Cannot read the relation label map {path}: expected "
+            "[{{id: rel}}, {{rel: id}}], [{{rel: id}}] or {{rel: id}}; {why}.")
+    E110 = ("Unknown input format {fmt!r}. Choose one of: {options}.")
+    E111 = ("Cannot read {path} as a spaCy DocBin (.spacy) file: {why}")

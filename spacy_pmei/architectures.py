@@ -1,0 +1,223 @@
+"""The Thinc model: tok2vec or transformer listener -> padded H -> PyTorch PMEI heads."""
+from dataclasses import dataclass
+from typing import Any, Callable, List, Optional, Tuple
+
+import numpy
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v3, torch2xp, xp2torch
+from thinc.types import Floats2d, Floats3d
+from thinc.util import get_torch_default_device
+
+from .decoding import Segment, get_segments, make_blocks
+from .errors import Errors
+
+DEFAULT_MAX_LENGTH = 128
+DEFAULT_MAX_CELLS = 2**17
+
+
+@dataclass
+class PMEIBlock:
+    """The network's output for one padded block of segments (arrays on the model's device)."""
+
+    segments: List[Segment]
+    lengths: numpy.ndarray
+    ent_logits: Floats3d
+    rel_logits: Any  # B x n x n x L
+    early_ent_logits: Optional[Floats3d]
+    early_rel_logits: Optional[Any]
+    kl_e: Optional[Any]
+    kl_r: Optional[Any]
+
+
+@dataclass
+class PMEIBlockGrad:
+    """Gradients of the loss with respect to a PMEIBlock's outputs."""
+
+    d_ent: Floats3d
+    d_rel: Any
+    d_early_ent: Optional[Floats3d] = None
+    d_early_rel: Optional[Any] = None
+    d_kl_e: float = 0.0
+    d_kl_r: float = 0.0
+
+
+@dataclass
+class PMEIOutput:
+    """Everything the network says about a batch of docs."""
+
+    blocks: List[PMEIBlock]
+    n_segments: int
+
+
+@registry.architectures("spacy-pmei.PMEI.v1")
+def build_pmei_model(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    variant: str = "pmei",
+    pair_width: Optional[int] = None,
+    prior_width: Optional[int] = None,
+    dropout: float = 0.1,
+) -> Model[List[Doc], PMEIOutput]:
+    """Build the PMEI model over any token-vector layer.
+
+    The PyTorch network is created in initialize(), when the label sets and the
+    encoder width are known; before that a placeholder holds its place.
+
+    tok2vec (Model[List[Doc], List[Floats2d]]): Shared encoder (H): a Tok2Vec,
+        a Tok2VecListener or a TransformerListener.
+    variant (str): pmei, mtl, mtl_sm, pmei_no_sm, pmei_no_interaction or
+        pmei_no_gru (PMEI.md, Table 6).
+    pair_width (Optional[int]): Hidden width of the pair MLPs; None = encoder width.
+    prior_width (Optional[int]): Hidden width of the prior MLPs; None = encoder width.
+    dropout (float): Dropout on H; nlp.update(drop=...) overrides it while training.
+    RETURNS (Model[List[Doc], PMEIOutput]): The model.
+    """
+    from .pytorch_pmei import VARIANTS, Placeholder, deserialize_network, serialize_network
+
+    if variant not in VARIANTS:
+        raise ValueError(Errors.E004.format(variant=variant, options=", ".join(VARIANTS)))
+    torch_layer = PyTorchWrapper_v3(
+        Placeholder(),
+        convert_inputs=_convert_inputs,
+        convert_outputs=_convert_outputs,
+        serialize_model=serialize_network,
+        deserialize_model=deserialize_network,
+    )
+    return Model(
+        "pmei",
+        _forward,
+        init=_init,
+        layers=[tok2vec, torch_layer],
+        refs={"tok2vec": tok2vec, "torch": torch_layer},
+        attrs={
+            "variant": variant,
+            "pair_width": pair_width,
+            "prior_width": prior_width,
+            "dropout_rate": dropout,
+            "n_tags": None,
+            "n_rels": None,
+            "max_length": DEFAULT_MAX_LENGTH,
+            "max_cells": DEFAULT_MAX_CELLS,
+        },
+    )
+
+
+def get_network(model: Model) -> Any:
+    """The PyTorch module inside the model (a Placeholder before initialize)."""
+    return model.get_ref("torch").shims[0]._model
+
+
+def _infer_width(tok2vec: Model, X: Optional[List[Doc]]) -> int:
+    if tok2vec.has_dim("nO") and tok2vec.get_dim("nO"):
+        return tok2vec.get_dim("nO")
+    sample = [doc for doc in (X or []) if len(doc)][:10]
+    if sample:
+        for H in tok2vec.predict(sample):
+            if H.shape[0]:
+                return int(H.shape[1])
+    raise ValueError(
+        Errors.E010.format(setting="tok2vec width", value=None, why="cannot infer it from the sample")
+    )
+
+
+def _init(model: Model, X: Optional[List[Doc]] = None, Y: Any = None) -> None:
+    from .pytorch_pmei import PMEINetwork
+
+    tok2vec = model.get_ref("tok2vec")
+    if X is not None:
+        tok2vec.initialize(X=X)
+    else:
+        tok2vec.initialize()
+    n_tags, n_rels = model.attrs["n_tags"], model.attrs["n_rels"]
+    if not n_tags or not n_rels:
+        raise ValueError(Errors.E011.format(name="spacy-pmei.PMEI.v1 (labels unset)"))
+    network = PMEINetwork(
+        width=_infer_width(tok2vec, X),
+        n_tags=n_tags,
+        n_rels=n_rels,
+        variant=model.attrs["variant"],
+        pair_width=model.attrs["pair_width"],
+        prior_width=model.attrs["prior_width"],
+        dropout=model.attrs["dropout_rate"],
+    )
+    model.get_ref("torch").shims[0]._model = network.to(get_torch_default_device())
+
+
+def _forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[PMEIOutput, Callable]:
+    tok2vec = model.get_ref("tok2vec")
+    torch_layer = model.get_ref("torch")
+    ops = model.ops
+    H_list, backprop_tok2vec = tok2vec(docs, is_train)
+    segments = get_segments(docs, model.attrs["max_length"])
+    network = get_network(model)
+    if hasattr(network, "set_dropout"):
+        network.set_dropout(model.attrs["dropout_rate"])
+    blocks: List[PMEIBlock] = []
+    callbacks = []
+    for block in make_blocks(segments, model.attrs["max_cells"]):
+        block_segments = [segments[k] for k in block]
+        lengths = numpy.asarray([e - s for _, s, e in block_segments], dtype="int64")
+        width = H_list[block_segments[0][0]].shape[1]
+        X = ops.alloc3f(len(block), int(lengths.max()), width)
+        for k, (d, s, e) in enumerate(block_segments):
+            X[k, : e - s] = H_list[d][s:e]
+        outputs, backprop_block = torch_layer((X, lengths), is_train)
+        blocks.append(PMEIBlock(block_segments, lengths, *outputs))
+        callbacks.append(backprop_block)
+
+    def backprop(d_blocks: List[PMEIBlockGrad]) -> List[Doc]:
+        dH = [ops.alloc2f(*H.shape) for H in H_list]
+        for block_out, callback, d_block in zip(blocks, callbacks, d_blocks):
+            dX = callback(d_block)
+            for k, (d, s, e) in enumerate(block_out.segments):
+                dH[d][s:e] += dX[k, : e - s]
+        return backprop_tok2vec(dH)
+
+    return PMEIOutput(blocks, len(segments)), backprop
+
+
+def _convert_inputs(
+    model: Model, X_lengths: Tuple[Floats3d, numpy.ndarray], is_train: bool
+) -> Tuple[ArgsKwargs, Callable]:
+    import torch
+
+    X, lengths = X_lengths
+    Xt = xp2torch(X, requires_grad=is_train)
+    # The mask is built once per block, on the device, from the lengths alone.
+    positions = torch.arange(X.shape[1], device=Xt.device)
+    mask = positions.unsqueeze(0) < torch.as_tensor(lengths, device=Xt.device).unsqueeze(1)
+
+    def backprop(d_inputs: ArgsKwargs) -> Floats3d:
+        return torch2xp(d_inputs.args[0], ops=model.ops)
+
+    return ArgsKwargs(args=(Xt, mask), kwargs={}), backprop
+
+
+def _convert_outputs(model: Model, inputs_outputs: Tuple[Any, Tuple], is_train: bool):
+    import torch
+
+    _, outputs = inputs_outputs
+    converted = tuple(None if t is None else torch2xp(t, ops=model.ops) for t in outputs)
+
+    def backprop(d_block: PMEIBlockGrad) -> ArgsKwargs:
+        grads = (
+            d_block.d_ent,
+            d_block.d_rel,
+            d_block.d_early_ent,
+            d_block.d_early_rel,
+            d_block.d_kl_e,
+            d_block.d_kl_r,
+        )
+        tensors, grad_tensors = [], []
+        for out, grad in zip(outputs, grads):
+            if out is None or grad is None or not out.requires_grad:
+                continue
+            if isinstance(grad, float):
+                grad_t = torch.tensor(grad, dtype=out.dtype, device=out.device)
+            else:
+                grad_t = xp2torch(grad, device=out.device)
+            tensors.append(out)
+            grad_tensors.append(grad_t)
+        return ArgsKwargs(args=(tensors,), kwargs={"grad_tensors": grad_tensors})
+
+    return converted, backprop

@@ -1,0 +1,540 @@
+"""The pmei_relations component: a TrainablePipe that sets doc.ents and doc._.relations."""
+import logging
+import warnings
+from itertools import islice
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.tokens import Doc, Span
+from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.util import filter_spans
+from spacy.vocab import Vocab
+from thinc.api import Config, Model, Optimizer, set_dropout_rate
+
+from .architectures import PMEIBlock, PMEIBlockGrad, PMEIOutput
+from .decoding import (
+    MISSING,
+    SpanTuple,
+    link_triples,
+    make_tag_names,
+    spans_from_tags,
+    tags_from_biluo,
+)
+from .errors import Errors, Warnings
+from .relations import get_records, set_records
+
+logger = logging.getLogger("spacy_pmei")
+
+DEFAULT_MODEL_CONFIG = """
+[model]
+@architectures = "spacy-pmei.PMEI.v1"
+variant = "pmei"
+pair_width = null
+prior_width = null
+dropout = 0.1
+
+[model.tok2vec]
+@architectures = "spacy.Tok2Vec.v2"
+
+[model.tok2vec.embed]
+@architectures = "spacy.MultiHashEmbed.v2"
+width = 100
+attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
+rows = [5000, 1000, 2500, 2500]
+include_static_vectors = false
+
+[model.tok2vec.encode]
+@architectures = "spacy.TorchBiLSTMEncoder.v1"
+width = 100
+depth = 1
+# torch applies LSTM dropout only between layers: with one layer it would be a no-op.
+dropout = 0.0
+"""
+DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
+
+# A Doc's predictions: entity spans, and triples as stored records.
+DocPrediction = Tuple[List[SpanTuple], List[tuple]]
+
+
+@Language.factory(
+    "pmei_relations",
+    assigns=["doc.ents", "doc._.relations"],
+    default_config={
+        "model": DEFAULT_MODEL,
+        "threshold": 0.5,
+        "alpha": 1e-3,
+        "beta_e": 1e-6,
+        "beta_r": 1e-6,
+        "max_length": 128,
+        "max_cells": 2**17,
+        "overwrite_ents": True,
+        "anchor_fallback": True,
+        "scorer": {"@scorers": "spacy-pmei.relation_scorer.v1"},
+    },
+    default_score_weights={
+        "rel_exact_f": 1.0,
+        "rel_exact_p": 0.0,
+        "rel_exact_r": 0.0,
+        "rel_partial_f": 0.0,
+        "rel_partial_p": 0.0,
+        "rel_partial_r": 0.0,
+        "ents_f": 0.0,
+        "ents_p": 0.0,
+        "ents_r": 0.0,
+        "rel_exact_per_type": None,
+        "rel_partial_per_type": None,
+        "ents_per_type": None,
+    },
+)
+def make_pmei_relations(
+    nlp: Language,
+    name: str,
+    model: Model,
+    *,
+    threshold: float,
+    alpha: float,
+    beta_e: float,
+    beta_r: float,
+    max_length: int,
+    max_cells: int,
+    overwrite_ents: bool,
+    anchor_fallback: bool,
+    scorer: Optional[Callable],
+) -> "PMEIRelations":
+    """Create a pmei_relations component (see PMEIRelations for the settings)."""
+    return PMEIRelations(
+        nlp.vocab,
+        model,
+        name,
+        threshold=threshold,
+        alpha=alpha,
+        beta_e=beta_e,
+        beta_r=beta_r,
+        max_length=max_length,
+        max_cells=max_cells,
+        overwrite_ents=overwrite_ents,
+        anchor_fallback=anchor_fallback,
+        scorer=scorer,
+    )
+
+
+class PMEIRelations(TrainablePipe):
+    """Joint entity and relation extraction with PMEI (AAAI 2021)."""
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str = "pmei_relations",
+        *,
+        threshold: float = 0.5,
+        alpha: float = 1e-3,
+        beta_e: float = 1e-6,
+        beta_r: float = 1e-6,
+        max_length: int = 128,
+        max_cells: int = 2**17,
+        overwrite_ents: bool = True,
+        anchor_fallback: bool = True,
+        scorer: Optional[Callable] = None,
+    ) -> None:
+        """Initialize the component.
+
+        vocab (Vocab): The shared vocabulary.
+        model (Model): A spacy-pmei.PMEI model.
+        name (str): The component's name in the pipeline.
+        threshold (float): Probability at or above which a table cell is a triple.
+        alpha (float): Weight of the early classifiers' loss (eq. 15).
+        beta_e (float): Weight of the ER map's KL term.
+        beta_r (float): Weight of the RC map's KL term.
+        max_length (int): Longest window, in words, whose pairs are scored together.
+        max_cells (int): Budget of pair cells (segments x n x n) per forward block.
+        overwrite_ents (bool): Replace doc.ents (True) or keep existing entities
+            and add only predicted ones that do not overlap them (False).
+        anchor_fallback (bool): When no predicted entity ends at a triple's anchor
+            word, use the one-word span (True) or drop the triple (False).
+        scorer (Optional[Callable]): The scoring method.
+        """
+        for setting, value, ok, why in (
+            ("threshold", threshold, 0.0 < threshold < 1.0, "must be in (0, 1)"),
+            ("max_length", max_length, max_length >= 1, "must be at least 1"),
+            ("max_cells", max_cells, max_cells >= 1, "must be at least 1"),
+        ):
+            if not ok:
+                raise ValueError(Errors.E010.format(setting=setting, value=value, why=why))
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.scorer = scorer
+        self.cfg: Dict[str, Any] = {
+            "entity_labels": [],
+            "relation_labels": [],
+            "threshold": threshold,
+            "alpha": alpha,
+            "beta_e": beta_e,
+            "beta_r": beta_r,
+            "max_length": max_length,
+            "max_cells": max_cells,
+            "overwrite_ents": overwrite_ents,
+            "anchor_fallback": anchor_fallback,
+        }
+        self._sync_model_attrs()
+
+    # ---- labels -------------------------------------------------------------
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        """RETURNS (Tuple[str, ...]): The relation labels."""
+        return tuple(self.cfg["relation_labels"])
+
+    @property
+    def entity_labels(self) -> Tuple[str, ...]:
+        """RETURNS (Tuple[str, ...]): The entity labels."""
+        return tuple(self.cfg["entity_labels"])
+
+    @property
+    def tag_names(self) -> List[str]:
+        """RETURNS (List[str]): The BIOES tags: O, then B/I/E/S per entity label."""
+        return make_tag_names(self.cfg["entity_labels"])
+
+    @property
+    def label_data(self) -> Dict[str, List[str]]:
+        """RETURNS (Dict[str, List[str]]): Both label sets, for `spacy init labels`."""
+        return {
+            "entities": list(self.cfg["entity_labels"]),
+            "relations": list(self.cfg["relation_labels"]),
+        }
+
+    @property
+    def is_initialized(self) -> bool:
+        """RETURNS (bool): Whether the PyTorch network has been built."""
+        return self.model.attrs.get("n_rels") is not None and hasattr(
+            self.model.get_ref("torch").shims[0]._model, "set_dropout"
+        )
+
+    def _add(self, key: str, label: str, kind: str) -> int:
+        if not isinstance(label, str) or not label.strip() or label != label.strip():
+            raise ValueError(Errors.E012.format(label=label, kind=kind))
+        if label in self.cfg[key]:
+            return 0
+        if self.is_initialized:
+            raise ValueError(Errors.E014.format(label=label, name=self.name))
+        self.cfg[key] = sorted([*self.cfg[key], label])
+        self.vocab.strings.add(label)
+        return 1
+
+    def add_label(self, label: str) -> int:
+        """Add a relation label before initialization.
+
+        label (str): The relation label.
+        RETURNS (int): 1 if the label was added, 0 if it was already there.
+        """
+        return self._add("relation_labels", label, "relation")
+
+    def add_entity_label(self, label: str) -> int:
+        """Add an entity label before initialization.
+
+        label (str): The entity label.
+        RETURNS (int): 1 if the label was added, 0 if it was already there.
+        """
+        return self._add("entity_labels", label, "entity")
+
+    def _sync_model_attrs(self) -> None:
+        """Pass the settings that shape the forward pass on to the model."""
+        attrs = self.model.attrs
+        attrs["max_length"] = self.cfg["max_length"]
+        attrs["max_cells"] = self.cfg["max_cells"]
+        if self.cfg["relation_labels"]:
+            attrs["n_tags"] = len(self.tag_names)
+            attrs["n_rels"] = len(self.cfg["relation_labels"])
+
+    # ---- training -----------------------------------------------------------
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[Dict[str, List[str]]] = None,
+    ) -> None:
+        """Take the labels, validate the data and build the network on a sample.
+
+        get_examples (Callable[[], Iterable[Example]]): The training examples.
+        nlp (Optional[Language]): The pipeline.
+        labels (Optional[Dict[str, List[str]]]): {"entities": [...], "relations": [...]},
+            as written by `spacy init labels`; inferred from the examples when None.
+        """
+        validate_get_examples(get_examples, "PMEIRelations.initialize")
+        if labels is not None:
+            if not isinstance(labels, dict) or not {"entities", "relations"} <= set(labels):
+                raise ValueError(Errors.E009.format(name=self.name, labels=labels))
+            for label in labels["entities"]:
+                self.add_entity_label(label)
+            for label in labels["relations"]:
+                self.add_label(label)
+        else:
+            for eg in get_examples():
+                for span in eg.reference.ents:
+                    self.add_entity_label(span.label_)
+                for record in get_records(eg.reference):
+                    self.add_label(record[3])
+        if not self.cfg["relation_labels"]:
+            raise ValueError(Errors.E008.format(name=self.name))
+        if not self.cfg["entity_labels"]:
+            self.add_entity_label("ENTITY")
+        sample = list(islice(get_examples(), 10))
+        for eg in sample:
+            self._validate_gold(eg)
+        self._sync_model_attrs()
+        self.model.initialize(X=[eg.predicted for eg in sample])
+
+    def _validate_gold(self, eg: Example) -> None:
+        ents = {(span.start, span.end) for span in eg.reference.ents}
+        for span in eg.reference.ents:
+            if span.label_ not in self.cfg["entity_labels"]:
+                raise ValueError(
+                    Errors.E007.format(label=span.label_, labels=self.entity_labels, name=self.name)
+                )
+        for hs, he, _, label, ts, te, _, _ in get_records(eg.reference):
+            if label not in self.cfg["relation_labels"]:
+                raise ValueError(Errors.E006.format(label=label, labels=self.labels, name=self.name))
+            for role, start, end in (("head", hs, he), ("tail", ts, te)):
+                if (start, end) not in ents:
+                    span = eg.reference[start:end].text
+                    raise ValueError(
+                        Errors.E005.format(role=role, label=label, span=span, start=start, end=end)
+                    )
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        """Learn from a batch of examples.
+
+        examples (Iterable[Example]): Predicted docs with gold references.
+        drop (float): Dropout rate, applied in the tok2vec and on H in the network.
+        sgd (Optional[Optimizer]): The optimizer.
+        losses (Optional[Dict[str, float]]): Running losses, updated in place.
+        RETURNS (Dict[str, float]): The losses.
+        """
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, "PMEIRelations.update")
+        if not self.is_initialized:
+            raise ValueError(Errors.E011.format(name=self.name))
+        if not any(len(eg.predicted) for eg in examples):
+            return losses
+        for eg in examples:
+            self._validate_gold(eg)
+        set_dropout_rate(self.model, drop)
+        outputs, backprop = self.model.begin_update([eg.predicted for eg in examples])
+        loss, d_outputs = self.get_loss(examples, outputs)
+        backprop(d_outputs)
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
+
+    def _gold_targets(self, eg: Example) -> Tuple[numpy.ndarray, List[Tuple[int, int, int]]]:
+        """Tag ids per predicted token and (i, j, relation id) anchor cells."""
+        tag_index = {name: i for i, name in enumerate(self.tag_names)}
+        tags = tags_from_biluo(eg.get_aligned_ner(), tag_index)
+        rel_index = {label: i for i, label in enumerate(self.cfg["relation_labels"])}
+        same_tokens = [t.text for t in eg.predicted] == [t.text for t in eg.reference]
+        cells = []
+        for _, he, _, label, _, te, _, _ in get_records(eg.reference):
+            anchors = []
+            for ref_last in (he - 1, te - 1):
+                if same_tokens:
+                    anchors.append(ref_last)
+                else:
+                    aligned = eg.alignment.y2x[ref_last]
+                    anchors.append(int(max(aligned)) if len(aligned) else None)
+            if None in anchors:
+                warnings.warn(Warnings.W001.format(label=label, head=he - 1, tail=te - 1))
+                continue
+            cells.append((anchors[0], anchors[1], rel_index[label]))
+        return tags, cells
+
+    def get_loss(
+        self, examples: Iterable[Example], outputs: PMEIOutput
+    ) -> Tuple[float, List[PMEIBlockGrad]]:
+        """Loss of eq. 15 and its gradients, averaged over the batch's segments.
+
+        L = L(C_e, C_r) + alpha L(C'_e, C'_r) + beta_e KL_e + beta_r KL_r, where the
+        entity term is cross-entropy summed over words and the relation term is
+        binary cross-entropy summed over every cell of the n x n x L table.
+
+        examples (Iterable[Example]): The batch.
+        outputs (PMEIOutput): The model's output for the batch.
+        RETURNS (Tuple[float, List[PMEIBlockGrad]]): The loss and the gradients per block.
+        """
+        examples = list(examples)
+        targets = [self._gold_targets(eg) for eg in examples]
+        scale = 1.0 / max(outputs.n_segments, 1)
+        cfg = self.cfg
+        total = 0.0
+        grads = []
+        for block in outputs.blocks:
+            tags, cells = self._block_targets(block, targets)
+            loss, d_ent, d_rel = self._supervised(block.ent_logits, block.rel_logits, block, tags, cells)
+            total += loss
+            grad = PMEIBlockGrad(d_ent * scale, d_rel * scale)
+            if block.early_ent_logits is not None:
+                loss, d_ent, d_rel = self._supervised(
+                    block.early_ent_logits, block.early_rel_logits, block, tags, cells
+                )
+                total += cfg["alpha"] * loss
+                grad.d_early_ent = d_ent * (cfg["alpha"] * scale)
+                grad.d_early_rel = d_rel * (cfg["alpha"] * scale)
+            if block.kl_e is not None:
+                total += cfg["beta_e"] * float(block.kl_e) + cfg["beta_r"] * float(block.kl_r)
+                grad.d_kl_e = cfg["beta_e"] * scale
+                grad.d_kl_r = cfg["beta_r"] * scale
+            grads.append(grad)
+        return total * scale, grads
+
+    def _block_targets(
+        self, block: PMEIBlock, targets: Sequence[Tuple[numpy.ndarray, List[Tuple[int, int, int]]]]
+    ) -> Tuple[numpy.ndarray, Tuple[numpy.ndarray, ...]]:
+        """Gold tags (B x n, -1 where missing or padded) and gold cell indices of a block."""
+        n = block.ent_logits.shape[1]
+        tags = numpy.full((len(block.segments), n), MISSING, dtype="int32")
+        ks, iis, js, rs = [], [], [], []
+        for k, (d, s, e) in enumerate(block.segments):
+            doc_tags, doc_cells = targets[d]
+            tags[k, : e - s] = doc_tags[s:e]
+            for i, j, r in doc_cells:
+                if s <= i < e and s <= j < e:
+                    ks.append(k)
+                    iis.append(i - s)
+                    js.append(j - s)
+                    rs.append(r)
+        cells = tuple(numpy.asarray(x, dtype="int64") for x in (ks, iis, js, rs))
+        return tags, cells
+
+    def _supervised(
+        self,
+        ent_logits: Any,
+        rel_logits: Any,
+        block: PMEIBlock,
+        tags: numpy.ndarray,
+        cells: Tuple[numpy.ndarray, ...],
+    ) -> Tuple[float, Any, Any]:
+        """Summed softmax cross-entropy over words and sigmoid BCE over table cells."""
+        ops = self.model.ops
+        xp = ops.xp
+        # Entities: softmax - one-hot at words with a gold tag, zero elsewhere.
+        tags_d = ops.asarray(tags, dtype="int32")
+        known = tags_d != MISSING
+        safe = xp.where(known, tags_d, 0)
+        probs = ops.softmax(ent_logits, axis=-1)
+        gold_p = xp.take_along_axis(probs, safe[..., None], axis=-1)[..., 0]
+        ent_loss = float(-(xp.log(xp.maximum(gold_p, 1e-30)) * known).sum())
+        d_ent = probs
+        B, n = tags.shape
+        flat = d_ent.reshape(B * n, -1)
+        rows = xp.arange(B * n)
+        flat[rows, safe.reshape(-1)] -= 1.0
+        d_ent *= known[..., None]
+        # Relations: every cell of real word pairs; gold cells are the positives.
+        lengths = ops.asarray(block.lengths)
+        valid = xp.arange(n)[None, :] < lengths[:, None]
+        cell_mask = (valid[:, :, None] & valid[:, None, :])[..., None].astype(rel_logits.dtype)
+        gold = tuple(ops.asarray(c) for c in cells)
+        rel_loss = float((xp.logaddexp(0, rel_logits) * cell_mask).sum() - rel_logits[gold].sum())
+        d_rel = ops.sigmoid(rel_logits) * cell_mask
+        d_rel[gold] -= 1.0
+        return ent_loss + rel_loss, d_ent, d_rel
+
+    # ---- prediction ---------------------------------------------------------
+
+    def predict(self, docs: Iterable[Doc]) -> List[DocPrediction]:
+        """Predict entities and triples, without changing the docs.
+
+        docs (Iterable[Doc]): The documents.
+        RETURNS (List[DocPrediction]): Per doc, entity spans and relation records.
+        """
+        docs = list(docs)
+        if not self.is_initialized:
+            raise ValueError(Errors.E011.format(name=self.name))
+        if not any(len(doc) for doc in docs):
+            return [([], []) for _ in docs]
+        outputs = self.model.predict(docs)
+        return self._decode(docs, outputs)
+
+    def _decode(self, docs: List[Doc], outputs: PMEIOutput) -> List[DocPrediction]:
+        ops = self.model.ops
+        xp = ops.xp
+        tag_names = self.tag_names
+        ent_labels = self.cfg["entity_labels"]
+        rel_labels = self.cfg["relation_labels"]
+        t = self.cfg["threshold"]
+        logit_threshold = float(numpy.log(t / (1.0 - t)))
+        doc_tags = [numpy.zeros((len(doc),), dtype="int32") for doc in docs]
+        doc_fallback = [numpy.zeros((len(doc),), dtype="int32") for doc in docs]
+        doc_cells: List[List[Tuple[int, int, int, float]]] = [[] for _ in docs]
+        for block in outputs.blocks:
+            tags = ops.to_numpy(block.ent_logits.argmax(axis=-1))
+            # Most likely entity label per word, for one-word fallback spans.
+            begin = block.ent_logits[..., 1:].reshape(*block.ent_logits.shape[:2], -1, 4)
+            fallback = ops.to_numpy(begin.max(axis=-1).argmax(axis=-1))
+            n = block.rel_logits.shape[1]
+            lengths = ops.asarray(block.lengths)
+            valid = xp.arange(n)[None, :] < lengths[:, None]
+            hits = (block.rel_logits >= logit_threshold) & (
+                valid[:, :, None, None] & valid[:, None, :, None]
+            )
+            k, i, j, r = xp.nonzero(hits)
+            scores = ops.to_numpy(ops.sigmoid(block.rel_logits[k, i, j, r]))
+            k, i, j, r = (ops.to_numpy(a) for a in (k, i, j, r))
+            for idx, (d, s, e) in enumerate(block.segments):
+                doc_tags[d][s:e] = tags[idx, : e - s]
+                doc_fallback[d][s:e] = fallback[idx, : e - s]
+            for kk, ii, jj, rr, sc in zip(k.tolist(), i.tolist(), j.tolist(), r.tolist(), scores.tolist()):
+                d, s, _ = block.segments[kk]
+                doc_cells[d].append((ii + s, jj + s, rr, sc))
+        segments_of: List[List[Tuple[int, int]]] = [[] for _ in docs]
+        for block in outputs.blocks:
+            for d, s, e in block.segments:
+                segments_of[d].append((s, e))
+        predictions: List[DocPrediction] = []
+        for d, doc in enumerate(docs):
+            ents: List[SpanTuple] = []
+            for s, e in sorted(segments_of[d]):
+                ents.extend((a + s, b + s, lab) for a, b, lab in spans_from_tags(doc_tags[d][s:e], tag_names))
+            labels_per_word = None
+            if self.cfg["anchor_fallback"]:
+                labels_per_word = [ent_labels[x] for x in doc_fallback[d].tolist()]
+            triples, made = link_triples(ents, sorted(doc_cells[d]), rel_labels, labels_per_word)
+            records = [
+                (h[0], h[1], h[2], label, tl[0], tl[1], tl[2], float(score))
+                for h, label, tl, score in triples
+            ]
+            predictions.append((ents + made, records))
+        return predictions
+
+    def set_annotations(self, docs: Iterable[Doc], predictions: List[DocPrediction]) -> None:
+        """Write entities to doc.ents and triples to doc._.relations.
+
+        docs (Iterable[Doc]): The documents.
+        predictions (List[DocPrediction]): From predict().
+        """
+        for doc, (ents, records) in zip(docs, predictions):
+            spans = [Span(doc, s, e, label=label) for s, e, label in ents]
+            if self.cfg["overwrite_ents"]:
+                doc.ents = filter_spans(spans)
+            else:
+                kept = list(doc.ents)
+                taken = {i for span in kept for i in range(span.start, span.end)}
+                new = [sp for sp in filter_spans(spans) if not taken & set(range(sp.start, sp.end))]
+                doc.ents = sorted(kept + new, key=lambda sp: sp.start)
+            set_records(doc, records)
+

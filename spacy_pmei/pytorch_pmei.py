@@ -1,0 +1,245 @@
+"""The PMEI network in PyTorch: early classifiers, stochastic maps, final classifiers.
+
+This is the only module that imports torch. Shapes: B segments, n words,
+D = encoder width, T = BIOES tags, L = relation labels. See ../shared/PMEI.md
+(the spec) for the equations; each class names the part it implements.
+"""
+import io
+from typing import Any, Dict, Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+
+# Variants of Table 6 (PMEI.md "Ablations"), as the switches they turn.
+VARIANTS: Dict[str, Dict[str, Any]] = {
+    # early classifiers, stochastic map, explicit interaction, posterior network
+    "pmei": {"early": True, "stochastic": True, "interaction": True, "posterior": "gru"},
+    "pmei_no_sm": {"early": True, "stochastic": False, "interaction": True, "posterior": "gru"},
+    "pmei_no_interaction": {"early": True, "stochastic": True, "interaction": False, "posterior": "gru"},
+    "pmei_no_gru": {"early": True, "stochastic": True, "interaction": True, "posterior": "linear"},
+    "mtl_sm": {"early": False, "stochastic": True, "interaction": False, "posterior": "linear"},
+    "mtl": {"early": False, "stochastic": False, "interaction": False, "posterior": None},
+}
+
+VAR_EPS = 1e-8
+
+ModuleOutput = Tuple[
+    Tensor, Tensor, Optional[Tensor], Optional[Tensor], Optional[Tensor], Optional[Tensor]
+]
+
+
+class PairClassifier(nn.Module):
+    """C_r / C'_r: y_ij = sigmoid(W_r ReLU(W_m [x_i ; x_j]) + b), as logits.
+
+    W_m [x_i ; x_j] is computed as W_left x_i + W_right x_j, so the n x n x 2D
+    concatenation is never built; only the n x n x hidden activation is.
+    """
+
+    def __init__(self, width: int, hidden: int, n_rels: int) -> None:
+        super().__init__()
+        self.left = nn.Linear(width, hidden)
+        self.right = nn.Linear(width, hidden, bias=False)
+        self.out = nn.Linear(hidden, n_rels)
+
+    def forward(self, X: Tensor) -> Tensor:
+        """X (Tensor): B x n x D. RETURNS (Tensor): B x n x n x L logits."""
+        m = torch.relu(self.left(X).unsqueeze(2) + self.right(X).unsqueeze(1))
+        return self.out(m)
+
+
+class StochasticMap(nn.Module):
+    """SM_k: posterior p(t | h, y'), prior r(t | y'), a sample or the mean, and KL(p || r).
+
+    posterior "gru": mu = GRUCell_mu(y', h), s = GRUCell_sigma(y', h).
+    posterior "linear": mu, s = Linear([y' ; h]) (PMEI w/o GRU; with no y' it is
+    Linear(h), the MTL_SM map, whose prior is N(0, I)).
+    stochastic=False: t = GRUCell(y', h), no sigma, no prior, no KL (PMEI w/o SM).
+    """
+
+    def __init__(
+        self, width: int, cond_width: int, prior_width: int, *, posterior: str, stochastic: bool
+    ) -> None:
+        super().__init__()
+        self.posterior = posterior
+        self.stochastic = stochastic
+        self.cond_width = cond_width
+        if posterior == "gru":
+            self.mu = nn.GRUCell(cond_width, width)
+            self.sigma = nn.GRUCell(cond_width, width) if stochastic else None
+        else:
+            self.mu = nn.Linear(cond_width + width, width)
+            self.sigma = nn.Linear(cond_width + width, width) if stochastic else None
+        if stochastic and cond_width > 0:
+            self.prior_mu = nn.Sequential(
+                nn.Linear(cond_width, prior_width), nn.Tanh(), nn.Linear(prior_width, width)
+            )
+            self.prior_sigma = nn.Sequential(
+                nn.Linear(cond_width, prior_width), nn.Tanh(), nn.Linear(prior_width, width)
+            )
+        else:
+            self.prior_mu = None
+            self.prior_sigma = None
+        self.sample_in_eval = False
+
+    def _post(self, layer: nn.Module, h: Tensor, y: Optional[Tensor]) -> Tensor:
+        B, n, D = h.shape
+        if self.posterior == "gru":
+            assert y is not None
+            flat = layer(y.reshape(B * n, -1), h.reshape(B * n, D))
+            return flat.reshape(B, n, D)
+        return layer(h if y is None else torch.cat([y, h], dim=-1))
+
+    def forward(
+        self, h: Tensor, y: Optional[Tensor], mask: Tensor
+    ) -> Tuple[Tensor, Optional[Tensor]]:
+        """Map H (and y') to T; also return KL summed over valid words and dims.
+
+        h (Tensor): B x n x D shared representation.
+        y (Optional[Tensor]): B x n x C interaction input, or None (MTL_SM).
+        mask (Tensor): B x n bool, True for real words.
+        RETURNS (Tuple[Tensor, Optional[Tensor]]): T (B x n x D) and the KL sum, or None.
+        """
+        mu = self._post(self.mu, h, y)
+        if not self.stochastic:
+            return mu, None
+        s = self._post(self.sigma, h, y)
+        var = s * s + VAR_EPS
+        if self.training or self.sample_in_eval:
+            t = mu + var.sqrt() * torch.randn_like(mu)
+        else:
+            t = mu
+        if self.prior_mu is not None:
+            y_stop = y.detach()  # the prior sees y' with gradients stopped
+            prior_mu = self.prior_mu(y_stop)
+            prior_s = self.prior_sigma(y_stop)
+            prior_var = prior_s * prior_s + VAR_EPS
+        else:
+            prior_mu = torch.zeros_like(mu)
+            prior_var = torch.ones_like(var)
+        kl = 0.5 * (
+            torch.log(prior_var) - torch.log(var) + (var + (mu - prior_mu) ** 2) / prior_var - 1.0
+        )
+        kl = (kl * mask.unsqueeze(-1).to(kl.dtype)).sum()
+        return t, kl
+
+
+class PMEINetwork(nn.Module):
+    """The PMEI heads on a padded shared representation H.
+
+    forward(H, mask) returns (ent_logits, rel_logits, early_ent_logits,
+    early_rel_logits, kl_e, kl_r); the early and KL entries are None where the
+    variant has none. Logits, not probabilities: the losses are computed from
+    logits for numerical stability.
+    """
+
+    def __init__(
+        self,
+        *,
+        width: int,
+        n_tags: int,
+        n_rels: int,
+        variant: str = "pmei",
+        pair_width: Optional[int] = None,
+        prior_width: Optional[int] = None,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.config = {
+            "width": width,
+            "n_tags": n_tags,
+            "n_rels": n_rels,
+            "variant": variant,
+            "pair_width": pair_width,
+            "prior_width": prior_width,
+            "dropout": dropout,
+        }
+        switches = VARIANTS[variant]
+        pair_width = pair_width or width
+        prior_width = prior_width or width
+        self.early = switches["early"]
+        self.interaction = switches["interaction"]
+        self.dropout = nn.Dropout(dropout)
+        if self.early:
+            self.early_ent = nn.Linear(width, n_tags)
+            self.early_rel = PairClassifier(width, pair_width, n_rels)
+        self.map_e: Optional[StochasticMap] = None
+        self.map_r: Optional[StochasticMap] = None
+        if switches["posterior"] is not None:
+            if not self.early:
+                cond_e = cond_r = 0
+            elif self.interaction:
+                cond_e = cond_r = n_rels + n_tags
+            else:
+                cond_e, cond_r = n_tags, n_rels
+            kwargs = {"posterior": switches["posterior"], "stochastic": switches["stochastic"]}
+            self.map_e = StochasticMap(width, cond_e, prior_width, **kwargs)
+            self.map_r = StochasticMap(width, cond_r, prior_width, **kwargs)
+        self.ent = nn.Linear(width, n_tags)
+        self.rel = PairClassifier(width, pair_width, n_rels)
+
+    def set_dropout(self, rate: float) -> None:
+        """Set the dropout rate on H (spaCy's `drop` reaches torch through here)."""
+        self.dropout.p = float(rate)
+
+    def set_sample_in_eval(self, sample: bool) -> None:
+        """Predict with one sample of T instead of the mean (for benchmarks only)."""
+        for sm in (self.map_e, self.map_r):
+            if sm is not None:
+                sm.sample_in_eval = bool(sample)
+
+    def forward(self, H: Tensor, mask: Tensor) -> ModuleOutput:
+        """H (Tensor): B x n x D. mask (Tensor): B x n bool. RETURNS (ModuleOutput)."""
+        H = self.dropout(H)
+        early_ent = early_rel = None
+        y_e = y_r = y = None
+        if self.early:
+            early_ent = self.early_ent(H)
+            early_rel = self.early_rel(H)
+            y_e = torch.softmax(early_ent, dim=-1)
+            # f_t: max over the object axis j of y'_r, padded columns excluded.
+            probs = torch.sigmoid(early_rel) * mask[:, None, :, None].to(H.dtype)
+            y_r = probs.max(dim=2).values
+            y = torch.cat([y_r, y_e], dim=-1)
+        kl_e = kl_r = None
+        if self.map_e is None or self.map_r is None:
+            T_e = T_r = H
+        elif self.interaction or not self.early:
+            T_e, kl_e = self.map_e(H, y, mask)
+            T_r, kl_r = self.map_r(H, y, mask)
+        else:
+            T_e, kl_e = self.map_e(H, y_e, mask)
+            T_r, kl_r = self.map_r(H, y_r, mask)
+        return self.ent(T_e), self.rel(T_r), early_ent, early_rel, kl_e, kl_r
+
+
+class Placeholder(nn.Module):
+    """Stands in for PMEINetwork until initialize() knows the label and width sizes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config: Optional[Dict[str, Any]] = None
+
+
+def serialize_network(module: nn.Module) -> bytes:
+    """Write the module's constructor settings and weights, so it rebuilds itself on load."""
+    import srsly
+
+    config = getattr(module, "config", None)
+    buf = io.BytesIO()
+    if config is not None:
+        torch.save(module.state_dict(), buf)
+    return srsly.msgpack_dumps({"config": config, "state": buf.getvalue()})
+
+
+def deserialize_network(module: nn.Module, data: bytes, device: "torch.device") -> nn.Module:
+    """Rebuild a PMEINetwork (or the Placeholder) from serialize_network's bytes."""
+    import srsly
+
+    msg = srsly.msgpack_loads(data)
+    config = msg["config"]
+    if config is None:
+        return Placeholder().to(device)
+    network = PMEINetwork(**config)
+    state = torch.load(io.BytesIO(msg["state"]), map_location=device, weights_only=True)
+    network.load_state_dict(state)
+    return network.to(device)

@@ -1,0 +1,79 @@
+"""Relation P/R/F by exact and partial match, and entity P/R/F, for spaCy's Scorer."""
+from collections import defaultdict
+from typing import Any, Callable, Dict, Iterable, Set, Tuple
+
+from spacy.scorer import PRFScore, Scorer
+from spacy.tokens import Doc, Span
+from spacy.training import Example
+from spacy.util import registry
+
+from .relations import EXTENSION
+
+Key = Tuple[int, int, str, int, int]
+
+
+def _exact(span: Span) -> Tuple[int, int]:
+    return span.start_char, span.end_char
+
+
+def _last_word(span: Span) -> Tuple[int, int]:
+    last = span[-1]
+    return last.idx, last.idx + len(last)
+
+
+def relation_keys(doc: Doc, partial: bool) -> Set[Key]:
+    """The triples of a doc as comparable keys in character offsets.
+
+    Character offsets make the keys independent of tokenization, so predicted
+    and gold docs need not be tokenized alike.
+
+    doc (Doc): A doc with doc._.relations.
+    partial (bool): Compare only the last word of each entity (NYT*, WebNLG*).
+    RETURNS (Set[Key]): (head start, head end, label, tail start, tail end).
+    """
+    where = _last_word if partial else _exact
+    return {(*where(r.head), r.label, *where(r.tail)) for r in getattr(doc._, EXTENSION)}
+
+
+def score_relations(examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
+    """Micro P/R/F over triples; recall counts every gold triple, predicted or not.
+
+    examples (Iterable[Example]): Predicted and gold docs.
+    RETURNS (Dict[str, Any]): rel_exact_{p,r,f}, rel_partial_{p,r,f},
+        rel_exact_per_type and rel_partial_per_type ({label: {p, r, f}}).
+    """
+    scores: Dict[str, Any] = {}
+    for name, partial in (("exact", False), ("partial", True)):
+        micro = PRFScore()
+        per_type: Dict[str, PRFScore] = defaultdict(PRFScore)
+        for eg in examples:
+            pred = relation_keys(eg.predicted, partial)
+            gold = relation_keys(eg.reference, partial)
+            micro.score_set(pred, gold)
+            for label in {k[2] for k in pred | gold}:
+                per_type[label].score_set(
+                    {k for k in pred if k[2] == label}, {k for k in gold if k[2] == label}
+                )
+        scores[f"rel_{name}_p"] = micro.precision
+        scores[f"rel_{name}_r"] = micro.recall
+        scores[f"rel_{name}_f"] = micro.fscore
+        scores[f"rel_{name}_per_type"] = {k: v.to_dict() for k, v in sorted(per_type.items())}
+    return scores
+
+
+def score_pmei(examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
+    """Relation scores (score_relations) plus entity P/R/F (ents_p, ents_r, ents_f, ents_per_type).
+
+    examples (Iterable[Example]): Predicted and gold docs.
+    RETURNS (Dict[str, Any]): The scores under the keys listed in the README.
+    """
+    examples = list(examples)
+    scores = score_relations(examples)
+    scores.update(Scorer.score_spans(examples, "ents"))
+    return scores
+
+
+@registry.scorers("spacy-pmei.relation_scorer.v1")
+def make_relation_scorer() -> Callable[..., Dict[str, Any]]:
+    """The scorer of pmei_relations: exact/partial relation P/R/F and entity P/R/F."""
+    return score_pmei
