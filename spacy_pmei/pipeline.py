@@ -46,10 +46,10 @@ rows = [5000, 1000, 2500, 2500]
 include_static_vectors = false
 
 [model.tok2vec.encode]
-@architectures = "spacy.TorchBiLSTMEncoder.v1"
+@architectures = "spacy-pmei.BiLSTMEncoder.v1"
 width = 100
 depth = 1
-# torch applies LSTM dropout only between layers: with one layer it would be a no-op.
+# dropout between stacked layers only; one layer has none (H gets the model's dropout)
 dropout = 0.0
 """
 DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]

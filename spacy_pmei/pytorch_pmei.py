@@ -22,6 +22,7 @@ VARIANTS: Dict[str, Dict[str, Any]] = {
 }
 
 VAR_EPS = 1e-8
+PAIR_PRIOR_BIAS = -4.6  # log(0.01 / 0.99)
 
 ModuleOutput = Tuple[
     Tensor, Tensor, Optional[Tensor], Optional[Tensor], Optional[Tensor], Optional[Tensor]
@@ -40,6 +41,10 @@ class PairClassifier(nn.Module):
         self.left = nn.Linear(width, hidden)
         self.right = nn.Linear(width, hidden, bias=False)
         self.out = nn.Linear(hidden, n_rels)
+        # Start from a prior of ~1% positive cells instead of 50%: the tables are
+        # almost all negatives, and an untrained model then predicts almost nothing
+        # rather than n*n*L triples.
+        nn.init.constant_(self.out.bias, PAIR_PRIOR_BIAS)
 
     def forward(self, X: Tensor) -> Tensor:
         """X (Tensor): B x n x D. RETURNS (Tensor): B x n x n x L logits."""
@@ -210,6 +215,35 @@ class PMEINetwork(nn.Module):
             T_e, kl_e = self.map_e(H, y_e, mask)
             T_r, kl_r = self.map_r(H, y_r, mask)
         return self.ent(T_e), self.rel(T_r), early_ent, early_rel, kl_e, kl_r
+
+
+class PackedBiLSTM(nn.Module):
+    """A BiLSTM over padded sequences that never reads the padding.
+
+    thinc's PyTorchLSTM runs the backward direction over the padding too, so a
+    sentence's vectors change with the longest sentence of its batch (nlp.pipe
+    would disagree with nlp()). Packing the sequences by length avoids that.
+    """
+
+    def __init__(self, width: int, depth: int = 1, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(
+            width,
+            width // 2,
+            num_layers=depth,
+            bidirectional=True,
+            batch_first=True,
+            dropout=dropout if depth > 1 else 0.0,
+        )
+
+    def forward(self, X: Tensor, lengths: Tensor) -> Tensor:
+        """X (Tensor): B x n x width, lengths (Tensor): B int64 on the CPU, all > 0."""
+        packed = nn.utils.rnn.pack_padded_sequence(
+            X, lengths, batch_first=True, enforce_sorted=False
+        )
+        out, _ = self.lstm(packed)
+        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=X.shape[1])
+        return out
 
 
 class Placeholder(nn.Module):
