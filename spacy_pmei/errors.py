@@ -76,3 +76,4 @@ class Errors(metaclass=ErrorsWithCodes):
             "[{{id: rel}}, {{rel: id}}], [{{rel: id}}] or {{rel: id}}; {why}.")
     E110 = ("Unknown input format {fmt!r}. Choose one of: {options}.")
     E111 = ("Cannot read {path} as a spaCy DocBin (.spacy) file: {why}")
+    E112 = ("Cannot write {path}: {why}")

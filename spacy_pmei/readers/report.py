@@ -1,4 +1,5 @@
 """What a conversion did: counts, the triples it could not place, fatal errors."""
+
 import logging
 from collections import Counter
 from dataclasses import dataclass, field

@@ -1,0 +1,92 @@
+"""JointER token-span JSON to gold Docs."""
+
+from typing import Any, Iterable, List, Optional, Tuple
+
+from spacy.tokens import Doc
+from spacy.vocab import Vocab
+
+from ..errors import Errors
+from .gold import UNTYPED, Placement
+from .loading import LabelMap, Record, check_label, check_type, fail, fail_field, get_field
+from .report import ConversionReport, Reason, where
+
+NO_TYPE = "None-label"  # JointER's type for untyped WebNLG entities
+
+_DETAIL = "[s_start, s_end, s_type, relation, o_start, o_end, o_type]"
+_DETAIL_TYPES = (int, int, str, str, int, int, str)
+
+
+def jointer_to_docs(
+    records: Iterable[Record],
+    vocab: Vocab,
+    report: ConversionReport,
+    labels: Optional[LabelMap] = None,
+) -> List[Doc]:
+    """Convert JointER records to gold Docs; POS tags become token.tag_.
+
+    The spans of "spo_details" (end exclusive) are used; "spo_list" is not read.
+
+    records (Iterable[Record]): (index, line, {"tokens", "spo_details", "pos_tags"?}) items.
+    vocab (Vocab): The vocab of the Docs.
+    report (ConversionReport): Updated with counts and problems.
+    labels (Optional[LabelMap]): If given, an unknown relation label is fatal.
+    RETURNS (List[Doc]): One Doc per record, tokens joined by single spaces.
+    """
+    docs = []
+    for index, line, record in records:
+        place = (report.file, index, line)
+        tokens = get_field(record, "tokens", list, place, "a list of tokens")
+        if not tokens or not all(isinstance(t, str) and t and not t.isspace() for t in tokens):
+            fail_field(place, "tokens", "a non-empty list of non-empty strings", tokens)
+        tags = get_field(record, "pos_tags", list, place, "a list of tags", default=None)
+        if tags is not None and (
+            len(tags) != len(tokens) or not all(isinstance(t, str) for t in tags)
+        ):
+            fail_field(place, "pos_tags", f"{len(tokens)} strings, one per token", tags)
+        details = get_field(record, "spo_details", list, place, f"a list of {_DETAIL}")
+        spaces = [True] * (len(tokens) - 1) + [False]
+        doc = Doc(vocab, words=tokens, spaces=spaces, tags=tags)
+        placement = Placement()
+        for k, item in enumerate(details):
+            s_start, s_end, s_type, label, o_start, o_end, o_type = _parse_detail(
+                item, k, len(tokens), place
+            )
+            check_label(label, labels, place)
+            triple = (" ".join(tokens[s_start:s_end]), label, " ".join(tokens[o_start:o_end]))
+            head, tail = (s_start, s_end), (o_start, o_end)
+            reason = placement.add_relation(head, _type(s_type), label, tail, _type(o_type))
+            if reason is not None:
+                report.add_problem(index, line, triple, reason, _MESSAGES[reason])
+        report.sentences += 1
+        report.triples += len(details)
+        report.placed += len(placement.relations)
+        docs.append(placement.apply(doc))
+    return docs
+
+
+def _type(label: str) -> str:
+    return UNTYPED if label in (NO_TYPE, "") else label
+
+
+def _parse_detail(
+    item: Any, k: int, n_tokens: int, place: Tuple[str, int, Optional[int]]
+) -> Tuple[Any, ...]:
+    name = f"spo_details[{k}]"
+    if not (
+        isinstance(item, list) and len(item) == 7 and all(map(check_type, item, _DETAIL_TYPES))
+    ):
+        fail_field(place, name, _DETAIL, item)
+    for start, end in ((item[0], item[1]), (item[4], item[5])):
+        if not 0 <= start < end <= n_tokens:
+            msg = Errors.E107.format(
+                where=where(*place), field=name, value=[start, end], size=n_tokens, what="tokens"
+            )
+            fail(msg, place)
+    return tuple(item)
+
+
+_MESSAGES = {
+    Reason.OVERLAP: "the subject or object overlaps an entity placed before, or each other",
+    Reason.LABEL_CONFLICT: "the subject or object span is placed already with another type",
+    Reason.DUPLICATE: "the triple is repeated in this sentence",
+}
