@@ -5,6 +5,7 @@ D = encoder width, T = BIOES tags, L = relation labels. See ../shared/PMEI.md
 (the spec) for the equations; each class names the part it implements.
 """
 import io
+import os
 from typing import Any, Dict, Optional, Tuple
 
 import torch
@@ -20,6 +21,18 @@ VARIANTS: Dict[str, Dict[str, Any]] = {
     "mtl_sm": {"early": False, "stochastic": True, "interaction": False, "posterior": "linear"},
     "mtl": {"early": False, "stochastic": False, "interaction": False, "posterior": None},
 }
+
+
+
+def _one_thread_in_child() -> None:
+    # A forked child (nlp.pipe(n_process=N) forks on Linux) that enters torch's
+    # OpenMP pool inherited from a parent which already used it deadlocks; with
+    # one thread it never enters the pool, and N processes share the cores anyway.
+    torch.set_num_threads(1)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_one_thread_in_child)
 
 VAR_EPS = 1e-8
 PAIR_PRIOR_BIAS = -4.6  # log(0.01 / 0.99)

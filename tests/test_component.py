@@ -1,0 +1,289 @@
+"""The pmei_relations component: settings, labels, serialization, edge cases."""
+import subprocess
+import sys
+
+import numpy
+import pytest
+import spacy
+import torch
+from spacy.tokens import Span
+from spacy.training import Example
+from thinc.api import fix_random_seed
+
+from spacy_pmei import Relation
+from spacy_pmei.architectures import get_network
+
+from conftest import SMALL_MODEL, TRAIN_DATA, make_example, train, triples_of
+
+VARIANTS = ["pmei", "mtl", "mtl_sm", "pmei_no_sm", "pmei_no_interaction", "pmei_no_gru"]
+
+
+def small_nlp(**cfg):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("pmei_relations", config={"model": SMALL_MODEL, **cfg})
+    return nlp
+
+
+def test_add_pipe_without_importing_spacy_pmei():
+    # Entry points alone must make the factory and the extension available.
+    code = (
+        "import spacy\n"
+        "nlp = spacy.blank('en')\n"
+        "pipe = nlp.add_pipe('pmei_relations')\n"
+        "from spacy.tokens import Doc\n"
+        "assert Doc.has_extension('relations')\n"
+        "print(type(pipe).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "PMEIRelations"
+
+
+def test_foreign_relations_extension_is_not_overwritten():
+    code = (
+        "from spacy.tokens import Doc\n"
+        "Doc.set_extension('relations', default=None)\n"
+        "import spacy_pmei\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "[E001]" in out.stderr
+
+
+def test_default_config_and_settings():
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("pmei_relations")
+    assert pipe.cfg["threshold"] == 0.5
+    assert pipe.cfg["alpha"] == 1e-3 and pipe.cfg["beta_e"] == 1e-6 == pipe.cfg["beta_r"]
+    model_cfg = nlp.config["components"]["pmei_relations"]["model"]
+    assert model_cfg["variant"] == "pmei"
+    assert model_cfg["tok2vec"]["encode"]["width"] == 100  # the paper's 2 x 50 BiLSTM
+    with pytest.raises(ValueError, match=r"\[E010\]"):
+        spacy.blank("en").add_pipe("pmei_relations", config={"threshold": 1.5})
+    bad = dict(SMALL_MODEL, variant="nope")
+    with pytest.raises(ValueError, match=r"\[E004\]"):
+        spacy.blank("en").add_pipe("pmei_relations", config={"model": bad})
+
+
+def test_labels_inferred_sorted_and_label_data():
+    nlp = small_nlp()
+    examples = [make_example(nlp, *item) for item in TRAIN_DATA]
+    nlp.initialize(lambda: examples)
+    pipe = nlp.get_pipe("pmei_relations")
+    assert pipe.labels == ("born_in", "capital_of", "lives_in", "visited")
+    assert pipe.label_data == {"entities": ["LOC", "PER"], "relations": list(pipe.labels)}
+    assert pipe.tag_names[:5] == ["O", "B-LOC", "I-LOC", "E-LOC", "S-LOC"]
+    with pytest.raises(ValueError, match=r"\[E014\]"):
+        pipe.add_label("new_label")
+
+
+def test_labels_from_initialize_block():
+    nlp = small_nlp()
+    labels = {"entities": ["PER", "LOC", "ORG"], "relations": ["born_in", "capital_of", "lives_in", "visited", "x"]}
+    nlp.config["initialize"]["components"]["pmei_relations"] = {"labels": labels}
+    examples = [make_example(nlp, *item) for item in TRAIN_DATA]
+    nlp.initialize(lambda: examples)
+    pipe = nlp.get_pipe("pmei_relations")
+    assert set(pipe.labels) == set(labels["relations"])
+    assert set(pipe.entity_labels) == {"PER", "LOC", "ORG"}
+    with pytest.raises(ValueError, match=r"\[E009\]"):
+        pipe2 = small_nlp().get_pipe("pmei_relations")
+        pipe2.initialize(lambda: examples, labels=["born_in"])
+
+
+def test_no_relation_labels_is_an_error():
+    nlp = small_nlp()
+    examples = [make_example(nlp, *TRAIN_DATA[3])]
+    with pytest.raises(ValueError, match=r"\[E008\]"):
+        nlp.initialize(lambda: examples)
+
+
+def test_unknown_label_at_update_is_an_error():
+    nlp = small_nlp()
+    nlp.initialize(lambda: [make_example(nlp, *TRAIN_DATA[0])])
+    text, ents, _ = TRAIN_DATA[0]
+    with pytest.raises(ValueError, match=r"\[E006\]"):
+        nlp.update([make_example(nlp, text, ents, [(0, "unseen", 1)])])
+    with pytest.raises(ValueError, match=r"\[E007\]"):
+        nlp.update([make_example(nlp, text, [(0, 2, "ORG"), (5, 6, "LOC")], [(0, "born_in", 1)])])
+
+
+def test_relation_argument_must_be_an_entity():
+    nlp = small_nlp()
+    text = "Bobby Fischer was born in Chicago ."
+    ref = nlp.make_doc(text)
+    ref.ents = [Span(ref, 0, 2, label="PER")]
+    ref._.relations = [Relation(ref.ents[0], "born_in", ref[5:6])]
+    with pytest.raises(ValueError, match=r"\[E005\]"):
+        nlp.initialize(lambda: [Example(nlp.make_doc(text), ref)])
+
+
+def test_relations_setter_validates():
+    nlp = spacy.blank("en")
+    doc, other = nlp("a b c"), nlp("a b c")
+    with pytest.raises(ValueError, match=r"\[E003\]"):
+        doc._.relations = [Relation(doc[0:1], "r", other[1:2])]
+    with pytest.raises(ValueError, match=r"\[E002\]"):
+        doc._.relations = ["not a relation"]
+    with pytest.raises(ValueError, match=r"\[E013\]"):
+        doc._.relations = [(doc[0:0], "r", doc[1:2])]
+    doc._.relations = [(doc[0:1], "r", doc[1:3])]
+    (rel,) = doc._.relations
+    assert (rel.head.text, rel.label, rel.tail.text, rel.score) == ("a", "r", "b c", 1.0)
+    assert rel.to_dict()["tail"] == {
+        "text": "b c", "start_char": 2, "end_char": 5, "start": 1, "end": 3, "label": ""
+    }
+
+
+def test_uninitialized_use_is_a_clear_error():
+    nlp = small_nlp()
+    with pytest.raises(ValueError, match=r"\[E011\]"):
+        nlp("Some text .")
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_variant_trains(variant):
+    fix_random_seed(0)
+    model = dict(SMALL_MODEL, variant=variant)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("pmei_relations", config={"model": model})
+    examples = [make_example(nlp, *item) for item in TRAIN_DATA]
+    optimizer = nlp.initialize(lambda: examples)
+    first = nlp.update(examples, sgd=optimizer)["pmei_relations"]
+    for _ in range(5):
+        last = nlp.update(examples, sgd=optimizer)["pmei_relations"]
+    assert numpy.isfinite(first) and numpy.isfinite(last)
+    assert last < first
+    network = get_network(nlp.get_pipe("pmei_relations").model)
+    has_early = variant.startswith("pmei")
+    assert hasattr(network, "early_ent") == has_early
+    if variant == "mtl":
+        assert network.map_e is None
+    if variant in ("pmei", "pmei_no_interaction", "pmei_no_gru", "mtl_sm"):
+        assert network.map_e.stochastic and network.map_e.sigma is not None
+    if variant == "pmei_no_sm":
+        assert not network.map_e.stochastic and network.map_e.prior_mu is None
+    if variant == "pmei_no_gru":
+        assert isinstance(network.map_e.mu, torch.nn.Linear)
+    if variant == "pmei_no_interaction":
+        n_tags, n_rels = 1 + 4 * 2, 4
+        assert network.map_e.cond_width == n_tags and network.map_r.cond_width == n_rels
+    if variant == "pmei":
+        assert isinstance(network.map_e.mu, torch.nn.GRUCell)
+        assert network.map_e.cond_width == network.map_r.cond_width == 9 + 4
+
+
+def test_loss_gradients_match_autograd():
+    # The hand-written gradients of get_loss must equal torch's for the same loss.
+    nlp = small_nlp()
+    examples = [make_example(nlp, *item) for item in TRAIN_DATA]
+    nlp.initialize(lambda: examples)
+    pipe = nlp.get_pipe("pmei_relations")
+    outputs, _ = pipe.model.begin_update([eg.predicted for eg in examples])
+    targets = [pipe._gold_targets(eg) for eg in examples]
+    for block in outputs.blocks:
+        tags, cells = pipe._block_targets(block, targets)
+        loss, d_ent, d_rel = pipe._supervised(block.ent_logits, block.rel_logits, block, tags, cells)
+        ent = torch.tensor(block.ent_logits, requires_grad=True)
+        rel = torch.tensor(block.rel_logits, requires_grad=True)
+        t = torch.tensor(tags, dtype=torch.long)
+        ce = torch.nn.functional.cross_entropy(ent.reshape(-1, ent.shape[-1]), t.reshape(-1), ignore_index=-1, reduction="sum")
+        gold = torch.zeros_like(rel)
+        gold[cells] = 1.0
+        n = rel.shape[1]
+        lengths = torch.tensor(block.lengths)
+        valid = torch.arange(n)[None, :] < lengths[:, None]
+        cell_mask = (valid[:, :, None] & valid[:, None, :])[..., None].float()
+        bce = (torch.nn.functional.binary_cross_entropy_with_logits(rel, gold, reduction="none") * cell_mask).sum()
+        (ce + bce).backward()
+        assert abs(loss - float(ce + bce)) < 1e-3 * max(1.0, abs(loss))
+        numpy.testing.assert_allclose(d_ent, ent.grad.numpy(), atol=1e-5)
+        numpy.testing.assert_allclose(d_rel, rel.grad.numpy(), atol=1e-5)
+
+
+def test_update_dropout_reaches_torch():
+    nlp = small_nlp()
+    examples = [make_example(nlp, *item) for item in TRAIN_DATA]
+    optimizer = nlp.initialize(lambda: examples)
+    network = get_network(nlp.get_pipe("pmei_relations").model)
+    nlp.update(examples, sgd=optimizer, drop=0.3)
+    assert network.dropout.p == pytest.approx(0.3)
+    nlp.update(examples, sgd=optimizer, drop=0.0)
+    assert network.dropout.p == 0.0
+
+
+def test_sampling_only_when_training():
+    nlp = small_nlp()
+    examples = [make_example(nlp, *item) for item in TRAIN_DATA]
+    nlp.initialize(lambda: examples)
+    model = nlp.get_pipe("pmei_relations").model
+    docs = [eg.predicted for eg in examples]
+    a = model.predict(docs).blocks[0].rel_logits.copy()
+    b = model.predict(docs).blocks[0].rel_logits.copy()
+    numpy.testing.assert_array_equal(a, b)
+    t1, _ = model.begin_update(docs)
+    t2, _ = model.begin_update(docs)
+    assert not numpy.allclose(t1.blocks[0].rel_logits, t2.blocks[0].rel_logits)
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t ", "Paris", "Paris ."])
+def test_empty_and_tiny_texts(trained_nlp, text):
+    doc = trained_nlp(text)
+    assert isinstance(doc._.relations, list)
+    for rel in doc._.relations:
+        assert rel.head.doc is doc
+
+
+def test_batch_mixing_empty_and_normal(trained_nlp):
+    texts = ["", TRAIN_DATA[0][0], " ", "Paris", TRAIN_DATA[1][0]]
+    docs = list(trained_nlp.pipe(texts, batch_size=5))
+    assert triples_of(docs[1]) == triples_of(trained_nlp(TRAIN_DATA[0][0]))
+    assert triples_of(docs[0]) == set() and triples_of(docs[2]) == set()
+
+
+def test_update_on_empty_docs_is_a_no_op():
+    nlp = small_nlp()
+    nlp.initialize(lambda: [make_example(nlp, *TRAIN_DATA[0])])
+    losses = nlp.update([Example(nlp.make_doc(""), nlp.make_doc(""))])
+    assert losses["pmei_relations"] == 0.0
+
+
+def test_long_document_windows(trained_nlp):
+    pipe = trained_nlp.get_pipe("pmei_relations")
+    words = (TRAIN_DATA[0][0] + " ").split() * 1500  # 10,500 words, no sentence boundaries
+    doc = trained_nlp.make_doc(" ".join(words))
+    outputs = pipe.model.predict([doc])
+    max_length, max_cells = pipe.cfg["max_length"], pipe.cfg["max_cells"]
+    assert outputs.n_segments == -(-len(doc) // max_length)
+    for block in outputs.blocks:
+        B, n = block.rel_logits.shape[:2]
+        assert n <= max_length and (B == 1 or B * n * n <= max_cells)
+    doc = trained_nlp(" ".join(words))
+    # the sentence repeats every 7 words; each window starting mid-sentence still
+    # finds the triples wholly inside it
+    assert len(doc._.relations) >= 1000
+    assert all(r.head.end <= r.tail.start or r.tail.end <= r.head.start for r in doc._.relations)
+
+
+def test_sentence_boundaries_make_segments(trained_nlp):
+    from spacy_pmei.decoding import get_segments
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    doc = nlp("Bobby Fischer was born in Chicago . Barack Obama visited Paris .")
+    assert get_segments([doc], 128) == [(0, 0, 7), (0, 7, 12)]
+    assert get_segments([doc], 4) == [(0, 0, 4), (0, 4, 7), (0, 7, 11), (0, 11, 12)]
+
+
+def test_overwrite_ents_false_keeps_existing(trained_nlp):
+    pipe = trained_nlp.get_pipe("pmei_relations")
+    text = TRAIN_DATA[0][0]
+    doc = trained_nlp.make_doc(text)
+    doc.ents = [Span(doc, 0, 1, label="MISC")]
+    pipe.cfg["overwrite_ents"] = False
+    try:
+        doc = pipe(doc)
+    finally:
+        pipe.cfg["overwrite_ents"] = True
+    assert [(e.start, e.end, e.label_) for e in doc.ents] == [(0, 1, "MISC"), (5, 6, "LOC")]
+    doc = pipe(trained_nlp.make_doc(text))
+    assert [(e.start, e.end, e.label_) for e in doc.ents] == [(0, 2, "PER"), (5, 6, "LOC")]

@@ -1,0 +1,83 @@
+"""Serialization matrix: before/after initialize, bytes/disk, component/pipeline."""
+import pytest
+import spacy
+
+from spacy_pmei.architectures import get_network
+
+from conftest import SMALL_MODEL, TRAIN_DATA, make_example, triples_of
+
+
+def _fresh():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("pmei_relations", config={"model": SMALL_MODEL, "threshold": 0.4, "max_length": 64})
+    return nlp
+
+
+def _outputs(nlp):
+    return [
+        (triples_of(doc), [r.score for r in doc._.relations], [(e.start, e.end, e.label_) for e in doc.ents])
+        for doc in nlp.pipe([t for t, _, _ in TRAIN_DATA])
+    ]
+
+
+@pytest.mark.parametrize("how", ["bytes", "disk"])
+def test_component_roundtrip_before_initialize(how, tmp_path):
+    pipe = _fresh().get_pipe("pmei_relations")
+    pipe.add_label("born_in")
+    pipe.add_entity_label("PER")
+    other = _fresh().get_pipe("pmei_relations")
+    if how == "bytes":
+        other.from_bytes(pipe.to_bytes())
+    else:
+        pipe.to_disk(tmp_path / "pipe")
+        other.from_disk(tmp_path / "pipe")
+    assert other.labels == ("born_in",) and other.entity_labels == ("PER",)
+    assert other.cfg["threshold"] == 0.4 and other.model.attrs["max_length"] == 64
+    assert not other.is_initialized
+
+
+@pytest.mark.parametrize("how", ["bytes", "disk"])
+def test_component_roundtrip_after_initialize(trained_nlp, how, tmp_path):
+    pipe = trained_nlp.get_pipe("pmei_relations")
+    nlp2 = spacy.blank("en")
+    nlp2.add_pipe("pmei_relations", config={"model": SMALL_MODEL})
+    other = nlp2.get_pipe("pmei_relations")
+    if how == "bytes":
+        other.from_bytes(pipe.to_bytes())
+    else:
+        pipe.to_disk(tmp_path / "pipe")
+        other.from_disk(tmp_path / "pipe")
+    assert other.is_initialized and other.label_data == pipe.label_data
+    assert get_network(other.model).config == get_network(pipe.model).config
+    assert _outputs(nlp2) == _outputs(trained_nlp)
+
+
+@pytest.mark.parametrize("how", ["bytes", "disk"])
+def test_pipeline_roundtrip(trained_nlp, how, tmp_path):
+    if how == "bytes":
+        nlp2 = spacy.blank("en")
+        nlp2.add_pipe("pmei_relations", config={"model": SMALL_MODEL})
+        nlp2.from_bytes(trained_nlp.to_bytes())
+    else:
+        trained_nlp.to_disk(tmp_path / "nlp")
+        nlp2 = spacy.load(tmp_path / "nlp")
+    assert _outputs(nlp2) == _outputs(trained_nlp)
+
+
+def test_pipeline_roundtrip_before_initialize(tmp_path):
+    nlp = _fresh()
+    nlp.to_disk(tmp_path / "nlp")
+    nlp2 = spacy.load(tmp_path / "nlp")
+    assert nlp2.get_pipe("pmei_relations").cfg == nlp.get_pipe("pmei_relations").cfg
+    examples = [make_example(nlp2, *item) for item in TRAIN_DATA]
+    nlp2.initialize(lambda: examples)  # a loaded, untrained pipeline still trains
+    assert nlp2.update(examples)["pmei_relations"] > 0
+
+
+def test_reloaded_pipeline_keeps_training(trained_nlp, tmp_path):
+    trained_nlp.to_disk(tmp_path / "nlp")
+    nlp2 = spacy.load(tmp_path / "nlp")
+    examples = [make_example(nlp2, *item) for item in TRAIN_DATA]
+    optimizer = nlp2.resume_training()
+    losses = nlp2.update(examples, sgd=optimizer)
+    assert 0 < losses["pmei_relations"] < 5
