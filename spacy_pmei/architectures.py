@@ -28,6 +28,9 @@ class PMEIBlock:
     early_rel_logits: Optional[Any]
     kl_e: Optional[Any]
     kl_r: Optional[Any]
+    # Prediction only: the table cells at or above the threshold, on the host, as
+    # (segment, i, j, relation, probability) arrays; the dense tables are then dropped.
+    hits: Optional[Tuple[numpy.ndarray, ...]] = None
 
 
 @dataclass
@@ -98,6 +101,7 @@ def build_pmei_model(
             "n_rels": None,
             "max_length": DEFAULT_MAX_LENGTH,
             "max_cells": DEFAULT_MAX_CELLS,
+            "min_logit": 0.0,
         },
     )
 
@@ -143,37 +147,91 @@ def _init(model: Model, X: Optional[List[Doc]] = None, Y: Any = None) -> None:
     model.get_ref("torch").shims[0]._model = network.to(get_torch_default_device())
 
 
+def _is_listener(tok2vec: Model) -> bool:
+    """Whether the encoder reads vectors an upstream component already computed."""
+    return any(node.name.endswith("listener") for node in tok2vec.walk())
+
+
 def _forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[PMEIOutput, Callable]:
+    """Encode, pad and run the network block by block.
+
+    With its own encoder, the model encodes each segment (sentence or window)
+    as a document of its own, one block at a time: memory then depends on the
+    block size, not on the length of the longest document, and a sentence is
+    encoded the same way in training and prediction. A listener reads vectors
+    of whole documents from the upstream component; they are sliced.
+    """
     tok2vec = model.get_ref("tok2vec")
     torch_layer = model.get_ref("torch")
     ops = model.ops
-    H_list, backprop_tok2vec = tok2vec(docs, is_train)
+    listener = _is_listener(tok2vec)
+    if listener:
+        H_docs, backprop_docs = tok2vec(docs, is_train)
     segments = get_segments(docs, model.attrs["max_length"])
     network = get_network(model)
     if hasattr(network, "set_dropout"):
         network.set_dropout(model.attrs["dropout_rate"])
     blocks: List[PMEIBlock] = []
-    callbacks = []
+    callbacks: List[Tuple[Callable, Optional[Callable]]] = []
     for block in make_blocks(segments, model.attrs["max_cells"]):
         block_segments = [segments[k] for k in block]
+        if listener:
+            Hs = [H_docs[d][s:e] for d, s, e in block_segments]
+            backprop_pieces = None
+        else:
+            pieces = [
+                docs[d] if s == 0 and e == len(docs[d]) else docs[d][s:e].as_doc()
+                for d, s, e in block_segments
+            ]
+            Hs, backprop_pieces = tok2vec(pieces, is_train)
         lengths = numpy.asarray([e - s for _, s, e in block_segments], dtype="int64")
-        width = H_list[block_segments[0][0]].shape[1]
-        X = ops.alloc3f(len(block), int(lengths.max()), width)
-        for k, (d, s, e) in enumerate(block_segments):
-            X[k, : e - s] = H_list[d][s:e]
+        X = ops.alloc3f(len(block), int(lengths.max()), Hs[0].shape[1])
+        for k, H in enumerate(Hs):
+            X[k, : H.shape[0]] = H
         outputs, backprop_block = torch_layer((X, lengths), is_train)
-        blocks.append(PMEIBlock(block_segments, lengths, *outputs))
-        callbacks.append(backprop_block)
+        block_out = PMEIBlock(block_segments, lengths, *outputs)
+        if is_train:
+            callbacks.append((backprop_block, backprop_pieces))
+        else:
+            # Keep no reference to the dense tables (the callback holds them too).
+            block_out = _sparsify(model, block_out)
+        blocks.append(block_out)
 
     def backprop(d_blocks: List[PMEIBlockGrad]) -> List[Doc]:
-        dH = [ops.alloc2f(*H.shape) for H in H_list]
-        for block_out, callback, d_block in zip(blocks, callbacks, d_blocks):
-            dX = callback(d_block)
-            for k, (d, s, e) in enumerate(block_out.segments):
-                dH[d][s:e] += dX[k, : e - s]
-        return backprop_tok2vec(dH)
+        dH_docs = [ops.alloc2f(*H.shape) for H in H_docs] if listener else []
+        for block_out, (backprop_block, backprop_pieces), d_block in zip(blocks, callbacks, d_blocks):
+            dX = backprop_block(d_block)
+            dHs = [dX[k, : e - s] for k, (_, s, e) in enumerate(block_out.segments)]
+            if backprop_pieces is not None:
+                backprop_pieces(dHs)
+            else:
+                for dH, (d, s, e) in zip(dHs, block_out.segments):
+                    dH_docs[d][s:e] += dH
+        if listener:
+            backprop_docs(dH_docs)
+        return []
 
     return PMEIOutput(blocks, len(segments)), backprop
+
+
+def _sparsify(model: Model, block: PMEIBlock) -> PMEIBlock:
+    """Keep only what decoding needs, so memory does not grow with the number of blocks.
+
+    The n x n x L tables of a long document would otherwise all be alive until
+    it is decoded; this keeps the cells at or above attrs["min_logit"] (the
+    component's threshold) and the tag logits.
+    """
+    ops = model.ops
+    xp = ops.xp
+    rel = block.rel_logits
+    n = rel.shape[1]
+    lengths = ops.asarray(block.lengths)
+    valid = xp.arange(n)[None, :] < lengths[:, None]
+    hit = (rel >= model.attrs["min_logit"]) & (valid[:, :, None, None] & valid[:, None, :, None])
+    k, i, j, r = xp.nonzero(hit)
+    probs = ops.sigmoid(rel[k, i, j, r])
+    hits = tuple(ops.to_numpy(a) for a in (k, i, j, r, probs))
+    return PMEIBlock(block.segments, block.lengths, block.ent_logits, None, None, None, None, None, hits)
 
 
 def _convert_inputs(

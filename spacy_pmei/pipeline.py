@@ -5,6 +5,7 @@ from itertools import islice
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
+from spacy.attrs import ORTH
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span
@@ -245,6 +246,8 @@ class PMEIRelations(TrainablePipe):
         attrs = self.model.attrs
         attrs["max_length"] = self.cfg["max_length"]
         attrs["max_cells"] = self.cfg["max_cells"]
+        t = self.cfg["threshold"]
+        attrs["min_logit"] = float(numpy.log(t / (1.0 - t)))
         if self.cfg["relation_labels"]:
             attrs["n_tags"] = len(self.tag_names)
             attrs["n_rels"] = len(self.cfg["relation_labels"])
@@ -347,7 +350,9 @@ class PMEIRelations(TrainablePipe):
         tag_index = {name: i for i, name in enumerate(self.tag_names)}
         tags = tags_from_biluo(eg.get_aligned_ner(), tag_index)
         rel_index = {label: i for i, label in enumerate(self.cfg["relation_labels"])}
-        same_tokens = [t.text for t in eg.predicted] == [t.text for t in eg.reference]
+        same_tokens = len(eg.predicted) == len(eg.reference) and bool(
+            (eg.predicted.to_array(ORTH) == eg.reference.to_array(ORTH)).all()
+        )
         cells = []
         for _, he, _, label, _, te, _, _ in get_records(eg.reference):
             anchors = []
@@ -467,6 +472,7 @@ class PMEIRelations(TrainablePipe):
             raise ValueError(Errors.E011.format(name=self.name))
         if not any(len(doc) for doc in docs):
             return [([], []) for _ in docs]
+        self._sync_model_attrs()  # cfg may have been edited since (threshold, max_length)
         outputs = self.model.predict(docs)
         return self._decode(docs, outputs)
 
@@ -476,8 +482,6 @@ class PMEIRelations(TrainablePipe):
         tag_names = self.tag_names
         ent_labels = self.cfg["entity_labels"]
         rel_labels = self.cfg["relation_labels"]
-        t = self.cfg["threshold"]
-        logit_threshold = float(numpy.log(t / (1.0 - t)))
         doc_tags = [numpy.zeros((len(doc),), dtype="int32") for doc in docs]
         doc_fallback = [numpy.zeros((len(doc),), dtype="int32") for doc in docs]
         doc_cells: List[List[Tuple[int, int, int, float]]] = [[] for _ in docs]
@@ -486,15 +490,7 @@ class PMEIRelations(TrainablePipe):
             # Most likely entity label per word, for one-word fallback spans.
             begin = block.ent_logits[..., 1:].reshape(*block.ent_logits.shape[:2], -1, 4)
             fallback = ops.to_numpy(begin.max(axis=-1).argmax(axis=-1))
-            n = block.rel_logits.shape[1]
-            lengths = ops.asarray(block.lengths)
-            valid = xp.arange(n)[None, :] < lengths[:, None]
-            hits = (block.rel_logits >= logit_threshold) & (
-                valid[:, :, None, None] & valid[:, None, :, None]
-            )
-            k, i, j, r = xp.nonzero(hits)
-            scores = ops.to_numpy(ops.sigmoid(block.rel_logits[k, i, j, r]))
-            k, i, j, r = (ops.to_numpy(a) for a in (k, i, j, r))
+            k, i, j, r, scores = block.hits
             for idx, (d, s, e) in enumerate(block.segments):
                 doc_tags[d][s:e] = tags[idx, : e - s]
                 doc_fallback[d][s:e] = fallback[idx, : e - s]

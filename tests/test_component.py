@@ -217,9 +217,10 @@ def test_sampling_only_when_training():
     nlp.initialize(lambda: examples)
     model = nlp.get_pipe("pmei_relations").model
     docs = [eg.predicted for eg in examples]
-    a = model.predict(docs).blocks[0].rel_logits.copy()
-    b = model.predict(docs).blocks[0].rel_logits.copy()
-    numpy.testing.assert_array_equal(a, b)
+    a = model.predict(docs).blocks[0]
+    b = model.predict(docs).blocks[0]
+    numpy.testing.assert_array_equal(a.ent_logits, b.ent_logits)
+    assert a.rel_logits is None and all((x == y).all() for x, y in zip(a.hits, b.hits))
     t1, _ = model.begin_update(docs)
     t2, _ = model.begin_update(docs)
     assert not numpy.allclose(t1.blocks[0].rel_logits, t2.blocks[0].rel_logits)
@@ -255,7 +256,8 @@ def test_long_document_windows(trained_nlp):
     max_length, max_cells = pipe.cfg["max_length"], pipe.cfg["max_cells"]
     assert outputs.n_segments == -(-len(doc) // max_length)
     for block in outputs.blocks:
-        B, n = block.rel_logits.shape[:2]
+        B, n = block.ent_logits.shape[:2]
+        assert block.rel_logits is None  # dense tables are not kept at prediction
         assert n <= max_length and (B == 1 or B * n * n <= max_cells)
     doc = trained_nlp(" ".join(words))
     # the sentence repeats every 7 words; each window starting mid-sentence still
