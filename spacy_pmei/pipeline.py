@@ -1,11 +1,9 @@
 """The pmei_relations component: a TrainablePipe that sets doc.ents and doc._.relations."""
 import logging
-import warnings
 from itertools import islice
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy
-from spacy.attrs import ORTH
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span
@@ -14,16 +12,15 @@ from spacy.util import filter_spans
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
-from .architectures import PMEIBlock, PMEIBlockGrad, PMEIOutput
+from .architectures import PMEIBlockGrad, PMEIOutput
 from .decoding import (
-    MISSING,
     SpanTuple,
     link_triples,
     make_tag_names,
     spans_from_tags,
-    tags_from_biluo,
 )
-from .errors import Errors, Warnings
+from .errors import Errors
+from .loss import block_targets, gold_targets, supervised_loss
 from .relations import get_records, set_records
 
 logger = logging.getLogger("spacy_pmei")
@@ -345,29 +342,6 @@ class PMEIRelations(TrainablePipe):
         losses[self.name] += loss
         return losses
 
-    def _gold_targets(self, eg: Example) -> Tuple[numpy.ndarray, List[Tuple[int, int, int]]]:
-        """Tag ids per predicted token and (i, j, relation id) anchor cells."""
-        tag_index = {name: i for i, name in enumerate(self.tag_names)}
-        tags = tags_from_biluo(eg.get_aligned_ner(), tag_index)
-        rel_index = {label: i for i, label in enumerate(self.cfg["relation_labels"])}
-        same_tokens = len(eg.predicted) == len(eg.reference) and bool(
-            (eg.predicted.to_array(ORTH) == eg.reference.to_array(ORTH)).all()
-        )
-        cells = []
-        for _, he, _, label, _, te, _, _ in get_records(eg.reference):
-            anchors = []
-            for ref_last in (he - 1, te - 1):
-                if same_tokens:
-                    anchors.append(ref_last)
-                else:
-                    aligned = eg.alignment.y2x[ref_last]
-                    anchors.append(int(max(aligned)) if len(aligned) else None)
-            if None in anchors:
-                warnings.warn(Warnings.W001.format(label=label, head=he - 1, tail=te - 1))
-                continue
-            cells.append((anchors[0], anchors[1], rel_index[label]))
-        return tags, cells
-
     def get_loss(
         self, examples: Iterable[Example], outputs: PMEIOutput
     ) -> Tuple[float, List[PMEIBlockGrad]]:
@@ -382,18 +356,20 @@ class PMEIRelations(TrainablePipe):
         RETURNS (Tuple[float, List[PMEIBlockGrad]]): The loss and the gradients per block.
         """
         examples = list(examples)
-        targets = [self._gold_targets(eg) for eg in examples]
+        tag_index = {name: i for i, name in enumerate(self.tag_names)}
+        rel_index = {label: i for i, label in enumerate(self.cfg["relation_labels"])}
+        targets = [gold_targets(eg, tag_index, rel_index) for eg in examples]
         scale = 1.0 / max(outputs.n_segments, 1)
         cfg = self.cfg
         total = 0.0
         grads = []
         for block in outputs.blocks:
-            tags, cells = self._block_targets(block, targets)
-            loss, d_ent, d_rel = self._supervised(block.ent_logits, block.rel_logits, block, tags, cells)
+            tags, cells = block_targets(block, targets)
+            loss, d_ent, d_rel = supervised_loss(self.model.ops, block.ent_logits, block.rel_logits, block, tags, cells)
             total += loss
             grad = PMEIBlockGrad(d_ent * scale, d_rel * scale)
             if block.early_ent_logits is not None:
-                loss, d_ent, d_rel = self._supervised(
+                loss, d_ent, d_rel = supervised_loss(self.model.ops, 
                     block.early_ent_logits, block.early_rel_logits, block, tags, cells
                 )
                 total += cfg["alpha"] * loss
@@ -405,59 +381,6 @@ class PMEIRelations(TrainablePipe):
                 grad.d_kl_r = cfg["beta_r"] * scale
             grads.append(grad)
         return total * scale, grads
-
-    def _block_targets(
-        self, block: PMEIBlock, targets: Sequence[Tuple[numpy.ndarray, List[Tuple[int, int, int]]]]
-    ) -> Tuple[numpy.ndarray, Tuple[numpy.ndarray, ...]]:
-        """Gold tags (B x n, -1 where missing or padded) and gold cell indices of a block."""
-        n = block.ent_logits.shape[1]
-        tags = numpy.full((len(block.segments), n), MISSING, dtype="int32")
-        ks, iis, js, rs = [], [], [], []
-        for k, (d, s, e) in enumerate(block.segments):
-            doc_tags, doc_cells = targets[d]
-            tags[k, : e - s] = doc_tags[s:e]
-            for i, j, r in doc_cells:
-                if s <= i < e and s <= j < e:
-                    ks.append(k)
-                    iis.append(i - s)
-                    js.append(j - s)
-                    rs.append(r)
-        cells = tuple(numpy.asarray(x, dtype="int64") for x in (ks, iis, js, rs))
-        return tags, cells
-
-    def _supervised(
-        self,
-        ent_logits: Any,
-        rel_logits: Any,
-        block: PMEIBlock,
-        tags: numpy.ndarray,
-        cells: Tuple[numpy.ndarray, ...],
-    ) -> Tuple[float, Any, Any]:
-        """Summed softmax cross-entropy over words and sigmoid BCE over table cells."""
-        ops = self.model.ops
-        xp = ops.xp
-        # Entities: softmax - one-hot at words with a gold tag, zero elsewhere.
-        tags_d = ops.asarray(tags, dtype="int32")
-        known = tags_d != MISSING
-        safe = xp.where(known, tags_d, 0)
-        probs = ops.softmax(ent_logits, axis=-1)
-        gold_p = xp.take_along_axis(probs, safe[..., None], axis=-1)[..., 0]
-        ent_loss = float(-(xp.log(xp.maximum(gold_p, 1e-30)) * known).sum())
-        d_ent = probs
-        B, n = tags.shape
-        flat = d_ent.reshape(B * n, -1)
-        rows = xp.arange(B * n)
-        flat[rows, safe.reshape(-1)] -= 1.0
-        d_ent *= known[..., None]
-        # Relations: every cell of real word pairs; gold cells are the positives.
-        lengths = ops.asarray(block.lengths)
-        valid = xp.arange(n)[None, :] < lengths[:, None]
-        cell_mask = (valid[:, :, None] & valid[:, None, :])[..., None].astype(rel_logits.dtype)
-        gold = tuple(ops.asarray(c) for c in cells)
-        rel_loss = float((xp.logaddexp(0, rel_logits) * cell_mask).sum() - rel_logits[gold].sum())
-        d_rel = ops.sigmoid(rel_logits) * cell_mask
-        d_rel[gold] -= 1.0
-        return ent_loss + rel_loss, d_ent, d_rel
 
     # ---- prediction ---------------------------------------------------------
 
@@ -478,7 +401,6 @@ class PMEIRelations(TrainablePipe):
 
     def _decode(self, docs: List[Doc], outputs: PMEIOutput) -> List[DocPrediction]:
         ops = self.model.ops
-        xp = ops.xp
         tag_names = self.tag_names
         ent_labels = self.cfg["entity_labels"]
         rel_labels = self.cfg["relation_labels"]

@@ -1,6 +1,5 @@
 """BIOES decoding, segments, blocks and triple linking."""
 from spacy_pmei.decoding import (
-    get_segments,
     link_triples,
     make_blocks,
     make_tag_names,

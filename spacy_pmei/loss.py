@@ -1,0 +1,107 @@
+"""The supervised loss terms of eq. 15 and their gradients, computed with Thinc ops."""
+import warnings
+from typing import Any, Dict, List, Sequence, Tuple
+
+import numpy
+from spacy.attrs import ORTH
+from spacy.training import Example
+from thinc.api import Ops
+
+from .architectures import PMEIBlock
+from .decoding import MISSING, tags_from_biluo
+from .errors import Warnings
+from .relations import get_records
+
+Targets = Tuple[numpy.ndarray, List[Tuple[int, int, int]]]
+
+
+def gold_targets(eg: Example, tag_index: Dict[str, int], rel_index: Dict[str, int]) -> Targets:
+    """Tag ids per predicted token (-1: unknown) and the (i, j, relation id) anchor cells.
+
+    eg (Example): A predicted doc with its gold reference.
+    tag_index (Dict[str, int]): Tag name -> id.
+    rel_index (Dict[str, int]): Relation label -> id.
+    RETURNS (Targets): The tag ids and the gold cells, in predicted-token offsets.
+    """
+    tags = tags_from_biluo(eg.get_aligned_ner(), tag_index)
+    same_tokens = len(eg.predicted) == len(eg.reference) and bool(
+        (eg.predicted.to_array(ORTH) == eg.reference.to_array(ORTH)).all()
+    )
+    cells = []
+    for _, he, _, label, _, te, _, _ in get_records(eg.reference):
+        anchors = []
+        for ref_last in (he - 1, te - 1):
+            if same_tokens:
+                anchors.append(ref_last)
+            else:
+                aligned = eg.alignment.y2x[ref_last]
+                anchors.append(int(max(aligned)) if len(aligned) else None)
+        if None in anchors:
+            warnings.warn(Warnings.W001.format(label=label, head=he - 1, tail=te - 1))
+            continue
+        cells.append((anchors[0], anchors[1], rel_index[label]))
+    return tags, cells
+
+
+def block_targets(block: PMEIBlock, targets: Sequence[Targets]) -> Tuple[numpy.ndarray, Tuple[numpy.ndarray, ...]]:
+    """Gold tags (B x n, -1 where missing or padded) and gold cell indices of a block.
+
+    A gold cell whose two anchors fall in different segments is left out: the
+    model never scores that pair.
+    """
+    n = int(block.lengths.max())
+    tags = numpy.full((len(block.segments), n), MISSING, dtype="int32")
+    ks, iis, js, rs = [], [], [], []
+    for k, (d, s, e) in enumerate(block.segments):
+        doc_tags, doc_cells = targets[d]
+        tags[k, : e - s] = doc_tags[s:e]
+        for i, j, r in doc_cells:
+            if s <= i < e and s <= j < e:
+                ks.append(k)
+                iis.append(i - s)
+                js.append(j - s)
+                rs.append(r)
+    cells = tuple(numpy.asarray(x, dtype="int64") for x in (ks, iis, js, rs))
+    return tags, cells
+
+
+def supervised_loss(
+    ops: Ops,
+    ent_logits: Any,
+    rel_logits: Any,
+    block: PMEIBlock,
+    tags: numpy.ndarray,
+    cells: Tuple[numpy.ndarray, ...],
+) -> Tuple[float, Any, Any]:
+    """Summed softmax cross-entropy over words and sigmoid BCE over every table cell.
+
+    ops (Ops): The model's ops (numpy or cupy arrays alike).
+    ent_logits (Floats3d): B x n x T tag logits.
+    rel_logits (Floats4d): B x n x n x L relation logits.
+    block (PMEIBlock): Gives the segment lengths.
+    tags (numpy.ndarray): B x n gold tag ids, -1 to ignore.
+    cells (Tuple[numpy.ndarray, ...]): (segment, i, j, relation) of the positive cells.
+    RETURNS (Tuple[float, Any, Any]): The loss and its gradients for both logits.
+    """
+    xp = ops.xp
+    # Entities: softmax - one-hot at words with a gold tag, zero elsewhere.
+    tags_d = ops.asarray(tags, dtype="int32")
+    known = tags_d != MISSING
+    safe = xp.where(known, tags_d, 0)
+    probs = ops.softmax(ent_logits, axis=-1)
+    gold_p = xp.take_along_axis(probs, safe[..., None], axis=-1)[..., 0]
+    ent_loss = float(-(xp.log(xp.maximum(gold_p, 1e-30)) * known).sum())
+    d_ent = probs
+    B, n = tags.shape
+    flat = d_ent.reshape(B * n, -1)
+    flat[xp.arange(B * n), safe.reshape(-1)] -= 1.0
+    d_ent *= known[..., None]
+    # Relations: every cell of real word pairs; gold cells are the positives.
+    lengths = ops.asarray(block.lengths)
+    valid = xp.arange(n)[None, :] < lengths[:, None]
+    cell_mask = (valid[:, :, None] & valid[:, None, :])[..., None].astype(rel_logits.dtype)
+    gold = tuple(ops.asarray(c) for c in cells)
+    rel_loss = float((xp.logaddexp(0, rel_logits) * cell_mask).sum() - rel_logits[gold].sum())
+    d_rel = ops.sigmoid(rel_logits) * cell_mask
+    d_rel[gold] -= 1.0
+    return ent_loss + rel_loss, d_ent, d_rel
