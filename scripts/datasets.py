@@ -1,0 +1,216 @@
+"""The project's datasets: which files each has, how to read them, what selects a model.
+
+Called by project.yml:
+
+    python scripts/datasets.py fetch-local DATASET ASSETS_DIR DATA_DIR
+    python scripts/datasets.py convert DATASET ASSETS_DIR CORPUS_DIR --select KEY --config NAME
+
+`convert` writes train.spacy, dev.spacy and test.spacy (where the split's file
+is there), eval.spacy (the test split, or dev where there is no test file) and
+corpus.json, which says what was converted from where, for the package's meta.
+"""
+
+import json
+import shutil
+from pathlib import Path
+from typing import Dict, NamedTuple, Optional
+
+import typer
+from wasabi import msg
+
+from spacy_pmei.cli import InputFormat, convert_cli
+
+SPLITS = ("train", "dev", "test")
+PRGC = "https://github.com/hy-struggle/PRGC/tree/8bbaf340472d232f09a0b8004457b712e1ff1a66/data"
+BIRTE = "https://github.com/neukg/BiRTE/tree/c135841dc4556e036968be99bcdcac08fddcc7c6/datasets"
+CASREL_FILES = {"train": "train_triples.json", "dev": "val_triples.json", "test": "test_triples.json"}
+HRL_FILES = {"train": "train.json", "dev": "dev.json", "test": "test.json"}
+
+
+class Dataset(NamedTuple):
+    """How a dataset's files are named and read, and what it is."""
+
+    description: str
+    source_name: str
+    fmt: InputFormat
+    files: Dict[str, str]
+    select: str  # the score the benchmark reports, and the one to select models on
+    source: str
+    license: str = "NOASSERTION"
+
+
+DATASETS = {
+    "sample": Dataset(
+        "the NYT sample bundled with spacy-pmei (300 training and 60 held-out sentences, "
+        "all from the NYT dev split): a demo, not a benchmark",
+        "NYT dev split (CopyRE, CasRel format), re-split",
+        InputFormat.casrel,
+        {"train": "nyt_sample_train.json", "dev": "nyt_sample_dev.json"},
+        "rel_exact_f",
+        f"{PRGC}/NYT",
+    ),
+    "nyt": Dataset(
+        "NYT (CopyRE, full entity mentions)",
+        "NYT (CopyRE, CasRel format)",
+        InputFormat.casrel,
+        CASREL_FILES,
+        "rel_exact_f",
+        f"{PRGC}/NYT",
+    ),
+    "nyt_star": Dataset(
+        "NYT* (CopyRE, last word of each entity)",
+        "NYT* (CopyRE via CasRel)",
+        InputFormat.casrel_star,
+        CASREL_FILES,
+        "rel_partial_f",
+        f"{PRGC}/NYT-star",
+    ),
+    "webnlg": Dataset(
+        "WebNLG (ETL-Span version, full entity mentions)",
+        "WebNLG (ETL-Span version, CasRel format)",
+        InputFormat.casrel,
+        CASREL_FILES,
+        "rel_exact_f",
+        f"{PRGC}/WebNLG",
+        "CC-BY-NC-SA-4.0",
+    ),
+    "webnlg_star": Dataset(
+        "WebNLG* (CopyRE, last word of each entity)",
+        "WebNLG* (CopyRE via CasRel)",
+        InputFormat.casrel_star,
+        CASREL_FILES,
+        "rel_partial_f",
+        f"{PRGC}/WebNLG-star",
+        "CC-BY-NC-SA-4.0",
+    ),
+    "nyt10": Dataset(
+        "NYT10 (HRL version, lower-cased)",
+        "NYT10 (HRL version, BiRTE copy)",
+        InputFormat.casrel,
+        HRL_FILES,
+        "rel_exact_f",
+        f"{BIRTE}/NYT10",
+    ),
+    "nyt11": Dataset(
+        "NYT11 (HRL version)",
+        "NYT11 (HRL version, BiRTE copy)",
+        InputFormat.casrel,
+        HRL_FILES,
+        "rel_exact_f",
+        f"{BIRTE}/NYT11",
+    ),
+    "own": Dataset(
+        "your own data (JSONL with character offsets)",
+        "",
+        InputFormat.jsonl,
+        {"train": "train.jsonl", "dev": "dev.jsonl", "test": "test.jsonl"},
+        "rel_exact_f",
+        "",
+    ),
+}
+
+app = typer.Typer(add_completion=False, no_args_is_help=True)
+
+
+def get_dataset(name: str) -> Dataset:
+    """The dataset of a name, or exit with the names there are."""
+    if name not in DATASETS:
+        msg.fail(f"Unknown dataset {name!r}. Choose one of: {', '.join(DATASETS)}", exits=1)
+    return DATASETS[name]
+
+
+@app.command("fetch-local")
+def fetch_local(
+    dataset: str = typer.Argument(..., help="Dataset name"),
+    assets_dir: Path = typer.Argument(..., help="The project's assets folder of the dataset"),
+    data_dir: str = typer.Argument("", help="Local copy of the data, one folder per dataset"),
+) -> None:
+    """Copy a dataset's files from a local folder instead of downloading them."""
+    data = get_dataset(dataset)
+    if dataset == "sample" or not data_dir:
+        msg.info("Nothing to copy" + (": the sample is bundled" if dataset == "sample" else ""))
+        return
+    source = Path(data_dir) / dataset
+    if not source.is_dir():
+        msg.fail(f"No folder {source}: give --vars.data_dir a folder with a '{dataset}' folder", exits=1)
+    assets_dir.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for name in [*data.files.values(), "rel2id.json"]:
+        if (source / name).is_file():
+            shutil.copyfile(source / name, assets_dir / name)
+            copied.append(name)
+    if not copied:
+        msg.fail(f"None of {', '.join(data.files.values())} is in {source}", exits=1)
+    msg.good(f"Copied {', '.join(copied)} from {source} to {assets_dir}")
+
+
+@app.command("convert")
+def convert(
+    dataset: str = typer.Argument(..., help="Dataset name"),
+    assets_dir: Path = typer.Argument(..., help="The dataset's files"),
+    corpus_dir: Path = typer.Argument(..., help="Output folder for the .spacy files"),
+    select: str = typer.Option("rel_exact_f", "--select", help="The score that selects the model"),
+    config: str = typer.Option("", "--config", help="The config that will train on it (for a check)"),
+) -> None:
+    """Convert every split that is there to .spacy; eval.spacy is test, else dev."""
+    data = get_dataset(dataset)
+    if config == "sample" and dataset != "sample":
+        msg.warn(
+            f"configs/sample.cfg is sized for the 300 sentences of the sample on a CPU; "
+            f"for {dataset} add --vars.config bilstm_glove (the paper's setup)"
+        )
+    if data.select == "rel_partial_f" and select != data.select:
+        # The gold entities are single words: selecting on exact spans would be selecting
+        # on a criterion the benchmark does not score.
+        msg.fail(
+            f"{dataset} is scored by partial match, so the best model must be selected on it",
+            f"Add --vars.select {data.select}",
+            exits=1,
+        )
+    paths = {split: assets_dir / name for split, name in data.files.items()}
+    missing = [str(paths[split]) for split in ("train", "dev") if not paths[split].is_file()]
+    if missing:
+        msg.fail(
+            f"Missing {', '.join(missing)}",
+            "Run `spacy project assets` (the files are listed in project.yml) or copy "
+            "them from a local folder with `--vars.data_dir DIR` (the fetch-local step)",
+            exits=1,
+        )
+    rel2id: Optional[Path] = assets_dir / "rel2id.json"
+    if not rel2id.is_file():
+        if data.fmt != InputFormat.jsonl:
+            msg.fail(f"Missing {rel2id}", exits=1)
+        rel2id = None
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    splits = [split for split in SPLITS if split in paths and paths[split].is_file()]
+    for split in splits:
+        msg.divider(f"{dataset} {split}: {paths[split]}")
+        convert_cli(
+            paths[split],
+            corpus_dir / f"{split}.spacy",
+            fmt=data.fmt,
+            rel2id=rel2id,
+            report_path=corpus_dir / f"{split}.report.jsonl",
+            lang="en",
+            limit=0,
+        )
+    eval_split = "test" if "test" in splits else "dev"
+    shutil.copyfile(corpus_dir / f"{eval_split}.spacy", corpus_dir / "eval.spacy")
+    info = {
+        "dataset": dataset,
+        "description": data.description,
+        "format": data.fmt.value,
+        "select": data.select,
+        "source_name": data.source_name,
+        "source": data.source,
+        "license": data.license,
+        "files": {split: paths[split].name for split in splits},
+        "eval_split": eval_split,
+    }
+    (corpus_dir / "corpus.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    if eval_split == "dev":
+        msg.warn(f"No test file: the project evaluates on {paths['dev'].name}, the dev split")
+
+
+if __name__ == "__main__":
+    app()

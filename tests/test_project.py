@@ -1,0 +1,82 @@
+"""The spaCy project: the README documents it, and `spacy project run all` builds a wheel that loads."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+WHEEL = "packages/sample/sample/en_pmei_nyt-0.1.0/dist/en_pmei_nyt-0.1.0-py3-none-any.whl"
+LOAD = """
+import json, spacy
+nlp = spacy.load("en_pmei_nyt")
+doc = nlp("Bobby Fischer, who was born in Chicago, lived in Reykjavik, Iceland.")
+print(json.dumps({
+    "file": spacy.util.get_package_path("en_pmei_nyt").as_posix(),
+    "tokens": [t.text for t in doc],
+    "ents": [[e.start, e.end, e.label_] for e in doc.ents],
+    "relations": [r.to_dict() for r in doc._.relations],
+    "meta": nlp.meta,
+}))
+"""
+
+
+def run(args, cwd: Path, timeout: int, env=None) -> str:
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, f"{' '.join(map(str, args))}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    return result.stdout
+
+
+def copy_project(dest: Path) -> Path:
+    """The files git would commit (tracked, and new ones not ignored), as on a fresh clone."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("needs a git checkout")
+    listed = run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], ROOT, 60)
+    for name in filter(None, listed.split("\0")):
+        if (ROOT / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    return dest
+
+
+def test_readme_command_table_is_up_to_date(tmp_path):
+    """`spacy project document --output README.md` would change nothing."""
+    readme = tmp_path / "README.md"
+    shutil.copyfile(ROOT / "README.md", readme)
+    run([sys.executable, "-m", "spacy", "project", "document", str(ROOT), "--output", str(readme)], ROOT, 120)
+    assert readme.read_text(encoding="utf-8") == (ROOT / "README.md").read_text(encoding="utf-8"), (
+        "The README's project docs are stale: run `python -m spacy project document --output README.md`"
+    )
+
+
+@pytest.mark.slow
+def test_project_run_all_builds_a_wheel_that_loads(tmp_path):
+    project = copy_project(tmp_path / "project")
+    env = dict(os.environ)
+    # Nothing may download; the NYT sample is bundled.
+    env.update({"HF_HUB_OFFLINE": "1", "PIP_NO_INDEX": "1"})
+    run([sys.executable, "-m", "spacy", "project", "run", "all", str(project)], project, 900, env)
+    wheel = project / WHEEL
+    assert wheel.exists()
+    site = tmp_path / "site"
+    run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--target", str(site), str(wheel)], tmp_path, 300, env)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH", "")]))
+    out = json.loads(run([sys.executable, "-c", LOAD], tmp_path, 300, env).strip().splitlines()[-1])
+    assert out["file"].startswith(site.as_posix())
+    # spaCy's tokenizer splits raw text: "Chicago," is two tokens
+    assert "Chicago" in out["tokens"] and "," in out["tokens"]
+    assert isinstance(out["ents"], list) and isinstance(out["relations"], list)
+    meta = out["meta"]
+    assert meta["name"] == "pmei_nyt" and meta["lang"] == "en"
+    assert {"rel_exact_f", "rel_partial_f", "ents_f"} <= set(meta["performance"])
+    assert meta["performance"]["eval_split"] == "dev"
+    assert len(meta["labels"]["pmei_relations"]) > 10
+    assert any(req.startswith("spacy-pmei") for req in meta["requirements"])
+    assert meta["vectors"]["name"] == "glove_6b_50d"
+    scores = json.loads((project / "metrics" / "sample-sample.json").read_text())["pmei_relations"]
+    assert meta["performance"]["rel_exact_f"] == scores["rel_exact_f"]
+    # The demo learns something in its few minutes (about 0.3 exact F on the 60 dev sentences).
+    assert scores["rel_exact_f"] > 0.1
