@@ -61,8 +61,10 @@ class PairClassifier(nn.Module):
 
     def forward(self, X: Tensor) -> Tensor:
         """X (Tensor): B x n x D. RETURNS (Tensor): B x n x n x L logits."""
-        m = torch.relu(self.left(X).unsqueeze(2) + self.right(X).unsqueeze(1))
-        return self.out(m)
+        m = self.left(X).unsqueeze(2) + self.right(X).unsqueeze(1)
+        # In place: the n x n x hidden tensor is the largest of the network, and the
+        # sum's own backward does not need it.
+        return self.out(torch.relu_(m))
 
 
 class StochasticMap(nn.Module):
@@ -118,14 +120,12 @@ class StochasticMap(nn.Module):
         RETURNS (Tuple[Tensor, Optional[Tensor]]): T (B x n x D) and the KL sum, or None.
         """
         mu = self._post(self.mu, h, y)
-        if not self.stochastic:
+        if not self.stochastic or not (self.training or self.sample_in_eval):
+            # Predicting with the mean needs neither sigma nor the prior nor the KL.
             return mu, None
         s = self._post(self.sigma, h, y)
         var = s * s + VAR_EPS
-        if self.training or self.sample_in_eval:
-            t = mu + var.sqrt() * torch.randn_like(mu)
-        else:
-            t = mu
+        t = mu + var.sqrt() * torch.randn_like(mu)
         if self.prior_mu is not None:
             y_stop = y.detach()  # the prior sees y' with gradients stopped
             prior_mu = self.prior_mu(y_stop)
