@@ -365,16 +365,25 @@ class PMEIRelations(TrainablePipe):
         grads = []
         for block in outputs.blocks:
             tags, cells = block_targets(block, targets)
-            loss, d_ent, d_rel = supervised_loss(self.model.ops, block.ent_logits, block.rel_logits, block, tags, cells)
+            ops = self.model.ops
+            loss, d_ent, d_rel = supervised_loss(
+                ops, block.ent_logits, block.rel_logits, block, tags, cells, scale=scale
+            )
             total += loss
-            grad = PMEIBlockGrad(d_ent * scale, d_rel * scale)
+            grad = PMEIBlockGrad(d_ent, d_rel)
             if block.early_ent_logits is not None:
-                loss, d_ent, d_rel = supervised_loss(self.model.ops, 
-                    block.early_ent_logits, block.early_rel_logits, block, tags, cells
+                loss, d_ent, d_rel = supervised_loss(
+                    ops,
+                    block.early_ent_logits,
+                    block.early_rel_logits,
+                    block,
+                    tags,
+                    cells,
+                    scale=cfg["alpha"] * scale,
                 )
                 total += cfg["alpha"] * loss
-                grad.d_early_ent = d_ent * (cfg["alpha"] * scale)
-                grad.d_early_rel = d_rel * (cfg["alpha"] * scale)
+                grad.d_early_ent = d_ent
+                grad.d_early_rel = d_rel
             if block.kl_e is not None:
                 total += cfg["beta_e"] * float(block.kl_e) + cfg["beta_r"] * float(block.kl_r)
                 grad.d_kl_e = cfg["beta_e"] * scale
