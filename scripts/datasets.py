@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Dict, NamedTuple, Optional
 
 import typer
+from spacy.tokens import DocBin
 from wasabi import msg
 
 from spacy_pmei.cli import InputFormat, convert_cli
@@ -99,6 +100,15 @@ DATASETS = {
         "rel_exact_f",
         f"{BIRTE}/NYT11",
     ),
+    "nyt_dev90": Dataset(
+        "NYT dev split (5,000 sentences) cut 90/10 with a fixed seed: train on 4,500, select "
+        "on 500; no test split (the NYT training split does not reach every machine)",
+        "NYT dev split (CopyRE, CasRel format), re-split 90/10",
+        InputFormat.casrel,
+        {"train": "train.json", "dev": "dev.json"},
+        "rel_exact_f",
+        f"{PRGC}/NYT",
+    ),
     "own": Dataset(
         "your own data (JSONL with character offsets)",
         "",
@@ -127,6 +137,9 @@ def fetch_local(
 ) -> None:
     """Copy a dataset's files from a local folder instead of downloading them."""
     data = get_dataset(dataset)
+    if dataset == "nyt_dev90":
+        split_nyt_dev(assets_dir, data_dir)
+        return
     if dataset == "sample" or not data_dir:
         msg.info("Nothing to copy" + (": the sample is bundled" if dataset == "sample" else ""))
         return
@@ -142,6 +155,43 @@ def fetch_local(
     if not copied:
         msg.fail(f"None of {', '.join(data.files.values())} is in {source}", exits=1)
     msg.good(f"Copied {', '.join(copied)} from {source} to {assets_dir}")
+
+
+NYT_DEV90_SEED = 0
+
+
+def split_nyt_dev(assets_dir: Path, data_dir: str) -> None:
+    """Cut the NYT dev split 90/10 (seeded shuffle) into train.json and dev.json.
+
+    The source is DATA_DIR/nyt/val_triples.json, or assets/nyt/val_triples.json
+    (from `spacy project assets`) without a data_dir. The records are written
+    back unchanged, in the CasRel format, so the converter reports on them as on
+    any other file.
+    """
+    import random
+
+    folder = Path(data_dir) / "nyt" if data_dir else assets_dir.parent / "nyt"
+    source = folder / "val_triples.json"
+    if not source.is_file():
+        msg.fail(f"No {source}: run `spacy project assets` or give --vars.data_dir", exits=1)
+    records = json.loads(source.read_text(encoding="utf-8"))
+    order = list(range(len(records)))
+    random.Random(NYT_DEV90_SEED).shuffle(order)
+    n_dev = len(records) // 10
+    dev_ids, train_ids = sorted(order[:n_dev]), sorted(order[n_dev:])
+    assets_dir.mkdir(parents=True, exist_ok=True)
+    for name, ids in (("train.json", train_ids), ("dev.json", dev_ids)):
+        data = [records[i] for i in ids]
+        (assets_dir / name).write_text(json.dumps(data, ensure_ascii=False) + "\n", encoding="utf-8")
+    shutil.copyfile(folder / "rel2id.json", assets_dir / "rel2id.json")
+    (assets_dir / "split.json").write_text(
+        json.dumps({"source": str(source), "seed": NYT_DEV90_SEED, "train": train_ids, "dev": dev_ids}) + "\n",
+        encoding="utf-8",
+    )
+    msg.good(
+        f"Split {source} ({len(records)} sentences) into {len(train_ids)} train and {len(dev_ids)} dev "
+        f"(seed {NYT_DEV90_SEED}; the record indices are in {assets_dir / 'split.json'})"
+    )
 
 
 @app.command("convert")
@@ -206,7 +256,12 @@ def convert(
         "license": data.license,
         "files": {split: paths[split].name for split in splits},
         "eval_split": eval_split,
+        "sentences": {split: len(DocBin().from_disk(corpus_dir / f"{split}.spacy")) for split in splits},
     }
+    split_info = assets_dir / "split.json"
+    if split_info.is_file():
+        cut = json.loads(split_info.read_text(encoding="utf-8"))
+        info["resplit"] = {"source": cut["source"], "seed": cut["seed"], "indices": str(split_info)}
     (corpus_dir / "corpus.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     if eval_split == "dev":
         msg.warn(f"No test file: the project evaluates on {paths['dev'].name}, the dev split")

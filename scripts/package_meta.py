@@ -44,7 +44,7 @@ def main(
     scores = flatten_scores(json.loads(scores_path.read_text(encoding="utf-8")))
     info = json.loads(corpus_info.read_text(encoding="utf-8"))
     dataset = info["dataset"]
-    if name == DEFAULT_NAME and dataset not in ("nyt", "sample"):
+    if name == DEFAULT_NAME and dataset not in ("nyt", "nyt_dev90", "sample"):
         msg.fail(
             f"The package name {name} says NYT, but the pipeline is trained on {dataset}",
             f"Add --vars.package_name en_pmei_{dataset}",
@@ -80,6 +80,10 @@ def main(
     )
     meta["notes"] = "\n\n".join(notes)
     meta["performance"] = {**scores, "eval_split": split}
+    # What the pipeline saw: which files, how many sentences, how a split was cut.
+    meta["training_data"] = {
+        key: info[key] for key in ("dataset", "source", "files", "sentences", "resplit", "select") if key in info
+    }
     output_path.parent.mkdir(parents=True, exist_ok=True)
     output_path.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     msg.good(f"Saved the package meta to {output_path}")

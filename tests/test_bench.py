@@ -1,0 +1,146 @@
+"""The accuracy benchmark's runner (scripts/bench_rows.py) and the NYT dev re-split."""
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import srsly
+
+from spacy_pmei.pytorch_pmei import VARIANTS
+
+ROOT = Path(__file__).parents[1]
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = load_script("bench_rows")
+datasets = load_script("datasets")
+
+
+def test_webnlg_rows_cover_the_issue():
+    rows = {row["name"]: row for row in bench.read_rows(ROOT / "configs" / "benchmark-webnlg.yml")}
+    for row in rows.values():
+        assert row["variant"] in VARIANTS
+        assert row["dataset"] in datasets.DATASETS
+        assert (ROOT / "configs" / f"{row['config']}.cfg").is_file()
+        assert row["select"] == datasets.DATASETS[row["dataset"]].select
+    assert len(rows["pmei-webnlg"]["seeds"]) == len(rows["pmei-webnlg_star"]["seeds"]) == 3
+    assert len(rows["mtl-webnlg"]["seeds"]) == 3
+    assert {rows[name]["variant"] for name in rows} == set(VARIANTS)
+    assert rows["pmei-webnlg"]["sample"] and rows["pmei-webnlg_star"]["sample"]
+    assert rows["pmei-minilm-webnlg"]["config"] == "transformer"
+
+
+def test_train_command_selects_on_the_datasets_score(tmp_path):
+    rows = {row["name"]: row for row in bench.read_rows(ROOT / "configs" / "benchmark-webnlg.yml")}
+    cmd = bench.train_command(rows["pmei-webnlg_star"], 2, tmp_path, -1, 5)
+    text = " ".join(cmd)
+    # the second weight wins: partial F selects, exact F does not
+    assert text.index("score_weights.rel_exact_f 0") < text.index("score_weights.rel_partial_f 1")
+    assert "--system.seed 2" in text and "--training.max_epochs 5" in text
+    assert "corpus/webnlg_star/dev.spacy" in text and "variant pmei" in text
+
+
+def fake_run(path: Path, seed: int, exact_f: float, sample_f: float) -> None:
+    scores = {key: 0.5 for key in bench.KEYS}
+    scores.update(rel_exact_f=exact_f, eval_split="dev", rel_exact_f_all=exact_f - 0.01)
+    sample = dict(scores, rel_exact_f=sample_f)
+    path.mkdir(parents=True)
+    srsly.write_json(
+        path / "run.json",
+        {"row": "pmei-webnlg", "seed": seed, "command": f"python -m spacy train seed {seed}",
+         "train_seconds": 600.0, "epochs": 10, "steps": 1000, "stopped": None,
+         "mean": scores, "sample": sample, "status": "done"},
+    )
+
+
+def test_table_gives_mean_and_spread_over_seeds(tmp_path):
+    runs = tmp_path / "runs"
+    fake_run(runs / "pmei-webnlg" / "seed0", 0, 0.70, 0.69)
+    fake_run(runs / "pmei-webnlg" / "seed1", 1, 0.74, 0.70)
+    (runs / "pmei-webnlg" / "seed2").mkdir(parents=True)  # unfinished: no run.json
+    bench.table(ROOT / "configs" / "benchmark-webnlg.yml", runs, tmp_path / "out")
+    report = json.loads((tmp_path / "out.json").read_text())
+    row = next(r for r in report["rows"] if r["row"] == "pmei-webnlg")
+    assert row["seeds_run"] == [0, 1] and row["seeds_planned"] == [0, 1, 2]
+    assert row["rel_exact_f"]["mean"] == pytest.approx(72.0)
+    assert row["rel_exact_f"]["std"] == pytest.approx(2.83, abs=0.01)
+    assert row["mean_minus_sample_rel_exact_f"]["mean"] == pytest.approx(2.5)
+    assert row["paper_f"] == 78.2
+    mtl = next(r for r in report["rows"] if r["row"] == "mtl-webnlg")
+    assert mtl["seeds_run"] == [] and "rel_exact_f" not in mtl
+    md = (tmp_path / "out.md").read_text()
+    assert "| pmei-webnlg | dev | 2/3 | 50.0 ± 0.0 | 50.0 ± 0.0 | 72.0 ± 2.8 | 71.0 ± 2.8 |" in md
+    assert "`python -m spacy train seed 1`" in md
+    assert report["machine"]["cores"] >= 1
+
+
+def test_nyt_dev90_split_is_fixed_disjoint_and_complete(tmp_path):
+    source = tmp_path / "data" / "nyt"
+    source.mkdir(parents=True)
+    records = [{"text": f"Sentence {i} .", "triple_list": []} for i in range(53)]
+    (source / "val_triples.json").write_text(json.dumps(records))
+    (source / "rel2id.json").write_text("[{}, {}]")
+    cuts = []
+    for k in range(2):
+        out = tmp_path / f"assets{k}" / "nyt_dev90"
+        datasets.split_nyt_dev(out, str(tmp_path / "data"))
+        train = json.loads((out / "train.json").read_text())
+        dev = json.loads((out / "dev.json").read_text())
+        cuts.append((train, dev))
+        assert len(dev) == 5 and len(train) == 48
+        assert sorted(r["text"] for r in train + dev) == sorted(r["text"] for r in records)
+        split = json.loads((out / "split.json").read_text())
+        assert [records[i] for i in split["dev"]] == dev
+    assert cuts[0] == cuts[1]
+
+
+@pytest.mark.slow
+def test_runner_trains_scores_tables_and_packages(tmp_path):
+    """One row on the bundled sample with the tiny config, end to end, as project.yml runs it."""
+    project = tmp_path / "project"
+    for name in ("scripts", "configs", "assets/sample"):
+        shutil.copytree(ROOT / name, project / name)
+    rows = project / "rows.yml"
+    srsly.write_yaml(
+        rows,
+        {"rows": [{"name": "pmei-sample", "dataset": "sample", "config": "tiny", "variant": "pmei",
+                   "seeds": [0], "sample": True, "paper": 84.2}]},
+    )
+
+    def run(*args: str) -> str:
+        result = subprocess.run([sys.executable, *args], cwd=project, capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        return result.stdout
+
+    run("scripts/datasets.py", "convert", "sample", "assets/sample", "corpus/sample", "--config", "tiny")
+    run("scripts/bench_rows.py", "run", "rows.yml", "--runs-dir", "runs")
+    record = json.loads((project / "runs" / "pmei-sample" / "seed0" / "run.json").read_text())
+    assert record["status"] == "done" and record["stopped"] is None
+    assert "--components.pmei_relations.model.variant pmei" in record["command"]
+    for mode in ("mean", "sample"):
+        assert record[mode]["eval_split"] == "dev"
+        assert 0.0 <= record[mode]["rel_exact_f"] <= 1.0
+        assert record[mode]["gold_placed"] > 0
+    # resumable: a finished run is not trained again
+    assert "done already" in run("scripts/bench_rows.py", "run", "rows.yml", "--runs-dir", "runs")
+    run("scripts/bench_rows.py", "table", "rows.yml", "--runs-dir", "runs", "--output", "metrics/bench")
+    assert "| pmei-sample | dev | 1/1 |" in (project / "metrics" / "bench.md").read_text()
+    env_out = run(
+        "scripts/bench_rows.py", "package", "rows.yml", "pmei-sample", "--runs-dir", "runs",
+        "--output-dir", "packages/bench", "--name", "en_pmei_sample",
+    )
+    assert "Best run of pmei-sample on dev" in env_out
+    meta = json.loads((project / "packages" / "bench" / "meta.json").read_text())
+    assert meta["performance"]["rel_exact_f"] == record["mean"]["rel_exact_f"]
+    assert meta["training_data"]["sentences"] == {"train": 300, "dev": 60}
+    wheels = list((project / "packages" / "bench").glob("en_pmei_sample-0.1.0/dist/*.whl"))
+    assert len(wheels) == 1
