@@ -217,13 +217,28 @@ def extract_cli(
     n_process: Annotated[int, typer.Option("--n-process", min=1, help="Worker processes")] = 1,
     gpu_id: Annotated[int, typer.Option("--gpu-id", help="GPU id, -1 for CPU")] = -1,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar")] = True,
+    use_ray: Annotated[
+        bool, typer.Option("--ray", help="Run on a Ray cluster (needs the ray extra)")
+    ] = False,
+    ray_address: Annotated[
+        Optional[str],
+        typer.Option("--ray-address", help="With --ray: auto, host:6379 or ray://host:10001 (default: local)"),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="With --ray: Ray workers, one pipeline each")
+    ] = 1,
+    gpus_per_worker: Annotated[
+        float, typer.Option("--gpus-per-worker", min=0, help="With --ray: GPUs per worker (0: CPU)")
+    ] = 0,
 ) -> None:
     """Extract entities and relations from many documents, streaming JSONL out.
 
     Every output line keeps the input record's other fields (an id, say) and its
     line number. Bad input lines are reported with their number; the run goes on.
+    With --ray, a pool of Ray workers does the work; the output is the same.
     """
     import sys
+    from functools import partial
 
     from .extract import extract, guess_format, load_extraction_model
 
@@ -232,6 +247,10 @@ def extract_cli(
         fail(f"--format must be text or jsonl, not {fmt!r}")
     if not input_path.exists():
         fail(f"Input file not found: {input_path}")
+    if not use_ray and (ray_address or workers != 1 or gpus_per_worker):
+        fail("--ray-address, --workers and --gpus-per-worker need --ray")
+    if use_ray and (n_process != 1 or gpu_id >= 0):
+        fail("With --ray, use --workers and --gpus-per-worker instead of --n-process and --gpu-id")
     try:
         nlp = load_extraction_model(model, gpu_id)
     except ValueError as err:
@@ -240,13 +259,22 @@ def extract_cli(
         typer.echo(f"{input_path}:{number}: skipped ({reason})", err=True)
 
     settings = dict(fmt=fmt, text_field=text_field, batch_size=batch_size,
-                    n_process=n_process, progress=progress, on_bad_line=report)
-    with input_path.open(encoding="utf-8", errors="replace") as lines:
-        if str(output_path) == "-":
-            stats = extract(nlp, lines, sys.stdout, **settings)
-        else:
-            with atomic_output(output_path) as tmp, tmp.open("w", encoding="utf-8") as out:
-                stats = extract(nlp, lines, out, **settings)
+                    progress=progress, on_bad_line=report)
+    run, errors = partial(extract, n_process=n_process), ()
+    if use_ray:
+        from .ray_extract import ray_extract
+
+        run = partial(ray_extract, address=ray_address, workers=workers, num_gpus=gpus_per_worker)
+        errors = (ImportError, RuntimeError, ValueError)
+    try:
+        with input_path.open(encoding="utf-8", errors="replace") as lines:
+            if str(output_path) == "-":
+                stats = run(nlp, lines, sys.stdout, **settings)
+            else:
+                with atomic_output(output_path) as tmp, tmp.open("w", encoding="utf-8") as out:
+                    stats = run(nlp, lines, out, **settings)
+    except errors as err:
+        fail(str(err))
     msg.good(f"{stats.documents} documents from {stats.lines} lines; {len(stats.bad_lines)} bad lines")
 
 
@@ -266,3 +294,70 @@ def benchmark_cli(
     print(table)
     if output is not None:
         write_file(output, write_text(table + "\n"))
+
+
+@app.command("render")
+def render_cli(
+    model: Annotated[str, typer.Argument(help="Trained pipeline: package name or directory")],
+    texts: Annotated[
+        Optional[list[str]], typer.Option("--text", "-t", help="A text to draw (repeatable)")
+    ] = None,
+    input_path: Annotated[
+        Optional[Path],
+        typer.Option("--input", "-i", help="Plain text (one document a line) or JSONL", dir_okay=False),
+    ] = None,
+    output_path: Annotated[
+        Optional[Path],
+        typer.Option("--output", "-o", help="HTML page to write (default: stdout)", dir_okay=False),
+    ] = None,
+    fmt: Annotated[
+        Optional[str], typer.Option("--format", help="text or jsonl (default: from the file name)")
+    ] = None,
+    text_field: Annotated[str, typer.Option("--text-field", help="JSONL key of the text")] = "text",
+    width: Annotated[int, typer.Option("--width", min=200, help="Width of each picture in pixels")] = 900,
+    limit: Annotated[int, typer.Option("--limit", min=0, help="Draw at most N documents (0: all)")] = 0,
+    gpu_id: Annotated[int, typer.Option("--gpu-id", help="GPU id, -1 for CPU")] = -1,
+) -> None:
+    """Draw the entities and relations a pipeline finds as a standalone HTML page.
+
+    Blank lines of a text file are skipped; bad JSONL lines are reported with
+    their number. The page fetches nothing: inline SVG and CSS, system fonts.
+    """
+    import itertools
+    import sys
+
+    from .extract import ExtractStats, guess_format, load_extraction_model, read_records
+    from .render import render
+
+    texts = list(texts or [])
+    if bool(texts) == (input_path is not None):
+        fail(Errors.E303.format(given="both" if texts else "neither"))
+    if input_path is not None:
+        fmt = fmt or guess_format(input_path)
+        if fmt not in ("text", "jsonl"):
+            fail(f"--format must be text or jsonl, not {fmt!r}")
+
+        def report(number: int, reason: str) -> None:
+            typer.echo(f"{input_path}:{number}: skipped ({reason})", err=True)
+
+        stats = ExtractStats(on_bad_line=report)
+        try:
+            with input_path.open(encoding="utf-8", errors="replace") as lines:
+                records = (text for text, _ in read_records(lines, fmt, text_field, stats) if text.strip())
+                texts = list(itertools.islice(records, limit or None))
+        except OSError as err:
+            fail(Errors.E304.format(path=input_path, why=err))
+        if not texts:
+            fail(Errors.E305.format(path=input_path))
+    try:
+        nlp = load_extraction_model(model, gpu_id)
+    except ValueError as err:
+        fail(str(err))
+    docs = list(nlp.pipe(texts[: limit or None]))
+    markup = render(docs, page=True, jupyter=False, options={"width": width})
+    if output_path is None:
+        sys.stdout.write(markup)
+        return
+    write_file(output_path, write_text(markup))
+    n_relations = sum(len(doc._.relations) for doc in docs)
+    msg.good(f"Saved {len(docs)} documents, {n_relations} relations to {output_path}")

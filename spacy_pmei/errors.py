@@ -87,3 +87,22 @@ class Errors(metaclass=ErrorsWithCodes):
     E202 = ("Cannot read the GloVe vectors at {path}: {why}")
     E203 = ("{path} is not a GloVe vectors file: {why}.")
     E204 = ("Cannot read words from {path}: {why}.")
+
+    # Relation pictures (spacy_pmei.render, `spacy-pmei render`).
+    E300 = ("Unknown render option {key!r}. Choose from: {options}.")
+    E301 = ("The render option {key} = {value!r} is invalid: {why}.")
+    E302 = ("render() takes a Doc or an iterable of Docs; got {value!r}.")
+    E303 = ("Give the texts to render with --text TEXT (repeatable) or with "
+            "--input FILE, not {given}.")
+    E304 = ("Cannot read {path}: {why}")
+    E305 = ("Nothing to render: {path} has no usable line.")
+
+    # Extraction on Ray (spacy_pmei.ray_extract, `spacy-pmei extract --ray`).
+    E400 = ("Extraction on Ray needs Ray Data: `pip install \"spacy-pmei[ray]\"` "
+            "(or `pip install \"ray[data]\"`). ({why})")
+    E401 = ("Cannot connect to Ray at {address}: {why}")
+    E402 = ("The Ray run lost or reordered records: {why}. The output is "
+            "incomplete, so the run failed; check the Ray logs for failed tasks.")
+    E403 = ("Invalid settings for extraction on Ray: {settings}. workers and "
+            "batch_size must be at least 1, the others at least 0.")
+    E404 = ("A batch failed on Ray after its retries: {why}")
