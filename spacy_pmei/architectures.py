@@ -173,7 +173,11 @@ def _forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[PMEIOutput,
         network.set_dropout(model.attrs["dropout_rate"])
     blocks: List[PMEIBlock] = []
     callbacks: List[Tuple[Callable, Optional[Callable]]] = []
-    for block in make_blocks(segments, model.attrs["max_cells"]):
+    block_list = make_blocks(segments, model.attrs["max_cells"])
+    # A call bigger than a few blocks' budget (a long document) trims the heap
+    # after each block; an ordinary batch of sentences does not pay for it.
+    trim = sum((e - s) ** 2 for _, s, e in segments) > 4 * model.attrs["max_cells"]
+    for block in block_list:
         block_segments = [segments[k] for k in block]
         if listener:
             Hs = [H_docs[d][s:e] for d, s, e in block_segments]
@@ -195,6 +199,9 @@ def _forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[PMEIOutput,
         else:
             # Keep no reference to the dense tables (the callback holds them too).
             block_out = _sparsify(model, block_out)
+            del outputs, X, Hs
+            if trim:
+                release_freed_memory()
         blocks.append(block_out)
 
     def backprop(d_blocks: List[PMEIBlockGrad]) -> List[Doc]:
@@ -212,6 +219,33 @@ def _forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[PMEIOutput,
         return []
 
     return PMEIOutput(blocks, len(segments)), backprop
+
+
+def _load_malloc_trim() -> Optional[Callable[[int], int]]:
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        return None
+
+
+_MALLOC_TRIM = _load_malloc_trim()
+
+
+def release_freed_memory() -> None:
+    """Give the heap memory freed by the last block back to the OS (glibc only).
+
+    glibc raises its mmap threshold as large blocks are freed, after which the
+    n x n x L tables of later blocks come from the heap; blocks of different
+    sizes then fragment it, and a long document's peak memory grew with its
+    length (123 MB at 10,000 words, 223 MB at 100,000) though no table
+    outlives its block. Trimming after each block keeps the peak flat.
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def _sparsify(model: Model, block: PMEIBlock) -> PMEIBlock:
