@@ -106,8 +106,11 @@ def lost_gold(ds: str, split: str) -> int:
     return sum(1 for rec in srsly.read_jsonl(path) if rec.get("code") != "duplicate")
 
 
-def score(model_dir: Path, ds: str, gpu_id: int, sample: bool, seed: int) -> Dict[str, Any]:
-    """Scores on the eval split, predicting with the mean (or one sample), plus recall counting lost gold."""
+def score(model_dir: Path, ds: str, gpu_id: int, seed: int, sample: bool) -> Dict[str, Dict[str, Any]]:
+    """Scores on the eval split predicting with the mean ("mean") and, if asked, one sample ("sample").
+
+    Each also gives recall and F counting the gold triples the converter could not place.
+    """
     import spacy
     from spacy.tokens import DocBin
     from spacy.training import Example
@@ -121,24 +124,25 @@ def score(model_dir: Path, ds: str, gpu_id: int, sample: bool, seed: int) -> Dic
     info = json.loads((Path("corpus") / ds / "corpus.json").read_text(encoding="utf-8"))
     docs = DocBin().from_disk(Path("corpus") / ds / "eval.spacy").get_docs(nlp.vocab)
     examples = [Example(nlp.make_doc(doc.text), doc) for doc in docs]
-    pipe = nlp.get_pipe("pmei_relations")
-    get_network(pipe.model).set_sample_in_eval(sample)
-    fix_random_seed(seed)
-    scores = nlp.evaluate(examples)
-    out = {key: scores.get(key) for key in KEYS}
-    out["eval_split"] = info["eval_split"]
     n_gold = sum(len(eg.reference._.relations) for eg in examples)
     lost = lost_gold(ds, info["eval_split"])
-    out["gold_placed"] = n_gold
-    out["gold_lost"] = lost
-    for kind in ("exact", "partial"):
-        p, r = out[f"rel_{kind}_p"], out[f"rel_{kind}_r"]
-        if r is None or n_gold + lost == 0:
-            continue
-        r_all = r * n_gold / (n_gold + lost)
-        out[f"rel_{kind}_r_all"] = r_all
-        out[f"rel_{kind}_f_all"] = 2 * p * r_all / (p + r_all) if p + r_all else 0.0
-    return out
+    network = get_network(nlp.get_pipe("pmei_relations").model)
+    results = {}
+    for mode in ("mean", "sample") if sample else ("mean",):
+        network.set_sample_in_eval(mode == "sample")
+        fix_random_seed(seed)
+        scores = nlp.evaluate(examples)
+        out = {key: scores.get(key) for key in KEYS}
+        out.update(eval_split=info["eval_split"], gold_placed=n_gold, gold_lost=lost)
+        for kind in ("exact", "partial"):
+            p, r = out[f"rel_{kind}_p"], out[f"rel_{kind}_r"]
+            if r is None or n_gold + lost == 0:
+                continue
+            r_all = r * n_gold / (n_gold + lost)
+            out[f"rel_{kind}_r_all"] = r_all
+            out[f"rel_{kind}_f_all"] = 2 * p * r_all / (p + r_all) if p + r_all else 0.0
+        results[mode] = out
+    return results
 
 
 @app.command("run")
@@ -198,10 +202,8 @@ def run(
                 "train_seconds": round(seconds, 1),
                 **last_step(log_text),
                 "stopped": stopped,
-                "mean": score(out / "model-best", row["dataset"], gpu_id, False, seed),
+                **score(out / "model-best", row["dataset"], gpu_id, seed, row["sample"]),
             }
-            if row["sample"]:
-                record["sample"] = score(out / "model-best", row["dataset"], gpu_id, True, seed)
             record["status"] = "done"
             srsly.write_json(record_path, record)
             main = record["mean"]
@@ -217,14 +219,9 @@ def machine() -> Dict[str, Any]:
     import spacy
     import torch
 
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from spacy_pmei.benchmark import cpu_name
+
+    cpu = cpu_name()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {
         "cpu": cpu,

@@ -33,17 +33,22 @@ TOK2VEC = {
 }
 
 
-def machine_description(gpu_id: int = -1) -> str:
-    """One line naming the machine: CPU model, cores, torch threads, GPU if used."""
-    cpu = platform.processor() or platform.machine()
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def machine_description(gpu_id: int = -1) -> str:
+    """One line naming the machine: CPU model, cores, torch threads, GPU if used."""
     import torch
+
+    cpu = cpu_name()
 
     desc = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} threads"
     if gpu_id >= 0 and torch.cuda.is_available():
