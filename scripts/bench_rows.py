@@ -11,17 +11,20 @@ configs/benchmark-webnlg.yml). Each (row, seed) is one `spacy train` run: the
 model is selected on dev by the dataset's score (exact match for full-mention
 datasets, partial match for the last-word ones), then scored on the dataset's
 eval split (test where its file is there, else dev: corpus/DATASET/corpus.json
-says which). Rows that ask for it are also scored predicting with one sample
+says which), or on dev whatever the eval split for a row with `eval: dev`
+(tuning rows, such as configs/sweep-webnlg.yml's). Rows that ask for it are also scored predicting with one sample
 of the stochastic maps instead of the mean. A finished run is kept in
 DIR/ROW/seedS/run.json and not trained again, so `run` can be resumed and
 rows can be run on different machines. `table` reads whatever runs there are
 and writes PREFIX.json and PREFIX.md: mean and spread over seeds per row, the
-exact command of each run, training time, the machine.
+exact command of each run, training time, the machine, and learning curves
+(the best dev score after N epochs) read from each run's train.log.
 """
 
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -43,9 +46,14 @@ app = typer.Typer(add_completion=False, no_args_is_help=True)
 def read_rows(path: Path) -> List[Dict[str, Any]]:
     """The rows of a rows file, each with its defaults filled in."""
     data = srsly.read_yaml(path)
+    # a rows file's `defaults` apply to each of its rows; a row's own keys win
+    defaults = {"variant": "pmei", "config": "bilstm_glove", "seeds": [0], "sample": False, "overrides": {},
+                "eval": "eval", **data.get("defaults", {})}
     rows = []
     for row in data["rows"]:
-        row = {"variant": "pmei", "config": "bilstm_glove", "seeds": [0], "sample": False, "overrides": {}, **row}
+        row = {**defaults, **row, "overrides": {**defaults["overrides"], **row.get("overrides", {})}}
+        if row["eval"] not in ("eval", "dev"):
+            msg.fail(f"Row {row['name']}: eval is 'eval' (the dataset's eval split) or 'dev', not {row['eval']!r}", exits=1)
         row.setdefault("select", SELECT.get(row["dataset"], "rel_exact_f"))
         rows.append(row)
     names = [row["name"] for row in rows]
@@ -88,13 +96,32 @@ def train_command(row: Dict[str, Any], seed: int, out: Path, gpu_id: int, max_ep
     return cmd
 
 
-def last_step(log: str) -> Dict[str, int]:
-    """Epoch and step of the last line of spaCy's training table."""
-    found = {"epochs": 0, "steps": 0}
+def learning_curve(log: str, key: str) -> List[Dict[str, Any]]:
+    """Each dev evaluation of spaCy's training table: epoch, step and the score `key` (0-1).
+
+    The epoch is spaCy's E column: with one evaluation an epoch (the rows' eval
+    frequency), the number of complete epochs of training at that evaluation.
+    """
+    columns: List[str] = []
+    points = []
     for line in log.splitlines():
-        parts = line.split()
-        if len(parts) > 3 and parts[0].isdigit() and parts[1].isdigit():
-            found = {"epochs": int(parts[0]) + 1, "steps": int(parts[1])}
+        cells = line.split()
+        if cells[:2] == ["E", "#"]:
+            # "LOSS PMEI_..." is one column with a space in its name
+            columns = [c.lower() for c in re.split(r"\s{2,}", line.strip())]
+        elif columns and len(cells) == len(columns) and cells[0].isdigit() and cells[1].isdigit():
+            row = dict(zip(columns, cells))
+            if key in row:
+                value = float(row[key]) if key == "score" else float(row[key]) / 100  # percent columns
+                points.append({"epoch": int(cells[0]), "step": int(cells[1]), "score": value})
+    return points
+
+
+def last_step(log: str) -> Dict[str, int]:
+    """Complete epochs and step at the last dev evaluation of spaCy's training table."""
+    found = {"epochs": 0, "steps": 0}
+    for point in learning_curve(log, "score"):
+        found = {"epochs": point["epoch"], "steps": point["step"]}
     return found
 
 
@@ -106,9 +133,13 @@ def lost_gold(ds: str, split: str) -> int:
     return sum(1 for rec in srsly.read_jsonl(path) if rec.get("code") != "duplicate")
 
 
-def score(model_dir: Path, ds: str, gpu_id: int, seed: int, sample: bool) -> Dict[str, Dict[str, Any]]:
-    """Scores on the eval split predicting with the mean ("mean") and, if asked, one sample ("sample").
+def score(
+    model_dir: Path, ds: str, gpu_id: int, seed: int, sample: bool, split: str = "eval"
+) -> Dict[str, Dict[str, Any]]:
+    """Scores predicting with the mean ("mean") and, if asked, one sample ("sample").
 
+    split "eval" scores the dataset's eval split (test where its file is there,
+    dev otherwise); "dev" always scores dev (tuning rows, which must never see test).
     Each also gives recall and F counting the gold triples the converter could not place.
     """
     import spacy
@@ -122,10 +153,11 @@ def score(model_dir: Path, ds: str, gpu_id: int, seed: int, sample: bool) -> Dic
         spacy.require_gpu(gpu_id)
     nlp = spacy.load(model_dir)
     info = json.loads((Path("corpus") / ds / "corpus.json").read_text(encoding="utf-8"))
-    docs = DocBin().from_disk(Path("corpus") / ds / "eval.spacy").get_docs(nlp.vocab)
+    eval_split = info["eval_split"] if split == "eval" else "dev"
+    docs = DocBin().from_disk(Path("corpus") / ds / f"{split}.spacy").get_docs(nlp.vocab)
     examples = [Example(nlp.make_doc(doc.text), doc) for doc in docs]
     n_gold = sum(len(eg.reference._.relations) for eg in examples)
-    lost = lost_gold(ds, info["eval_split"])
+    lost = lost_gold(ds, eval_split)
     network = get_network(nlp.get_pipe("pmei_relations").model)
     results = {}
     for mode in ("mean", "sample") if sample else ("mean",):
@@ -133,7 +165,7 @@ def score(model_dir: Path, ds: str, gpu_id: int, seed: int, sample: bool) -> Dic
         fix_random_seed(seed)
         scores = nlp.evaluate(examples)
         out = {key: scores.get(key) for key in KEYS}
-        out.update(eval_split=info["eval_split"], gold_placed=n_gold, gold_lost=lost)
+        out.update(eval_split=eval_split, gold_placed=n_gold, gold_lost=lost)
         for kind in ("exact", "partial"):
             p, r = out[f"rel_{kind}_p"], out[f"rel_{kind}_r"]
             if r is None or n_gold + lost == 0:
@@ -202,7 +234,7 @@ def run(
                 "train_seconds": round(seconds, 1),
                 **last_step(log_text),
                 "stopped": stopped,
-                **score(out / "model-best", row["dataset"], gpu_id, seed, row["sample"]),
+                **score(out / "model-best", row["dataset"], gpu_id, seed, row["sample"], row["eval"]),
             }
             record["status"] = "done"
             srsly.write_json(record_path, record)
@@ -250,6 +282,42 @@ def fmt(stat: Optional[Dict[str, Any]]) -> str:
     return f"{stat['mean']:.1f}" + (f" ± {stat['std']:.1f}" if stat["std"] is not None else "")
 
 
+CHECKPOINTS = (5, 10, 20, 30, 40, 50, 60, 80, 99)
+
+
+def best_by(curve: List[Dict[str, Any]], epoch: int) -> Optional[float]:
+    """The best dev score of a run at or before `epoch`, or None if it never got there."""
+    if not curve or curve[-1]["epoch"] < epoch:
+        return None
+    return max(p["score"] for p in curve if p["epoch"] <= epoch)
+
+
+def curve_table(results: List[Dict[str, Any]]) -> List[str]:
+    """Markdown: best dev score so far at fixed epochs, mean over the seeds that got there."""
+    rows = [e for e in results if any(e["curves"].values())]
+    if not rows:
+        return []
+    lines = [
+        "Learning curves: the best dev score so far (the row's selection score, predicting with the mean) "
+        "after N complete epochs, mean over the seeds that got there (their number in brackets where "
+        "fewer than the row's runs). Rows compare at equal training, whatever their time limits.",
+        "",
+        "| row | score | " + " | ".join(f"{n}" for n in CHECKPOINTS) + " |",
+        "|---|---|" + "---|" * len(CHECKPOINTS),
+    ]
+    for e in rows:
+        cells = []
+        for n in CHECKPOINTS:
+            got = [b for b in (best_by(c, n) for c in e["curves"].values()) if b is not None]
+            if not got:
+                cells.append("-")
+                continue
+            cell = f"{100 * statistics.mean(got):.1f}"
+            cells.append(cell + (f" ({len(got)})" if len(got) < len(e["curves"]) else ""))
+        lines.append(f"| {e['row']} | {e['select']} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 @app.command("table")
 def table(
     rows_path: Path = typer.Argument(..., help="Rows file (YAML)"),
@@ -261,10 +329,17 @@ def table(
     results = []
     for row in rows:
         runs = []
+        curves = {}
         for seed in row["seeds"]:
             path = runs_dir / row["name"] / f"seed{seed}" / "run.json"
             if path.is_file() and srsly.read_json(path).get("status") == "done":
-                runs.append(srsly.read_json(path))
+                record = srsly.read_json(path)
+                log = path.parent / "train.log"
+                if log.is_file():
+                    log_text = log.read_text(encoding="utf-8")
+                    curves[str(seed)] = learning_curve(log_text, row["select"])
+                    record.update(last_step(log_text))
+                runs.append(record)
         entry: Dict[str, Any] = {
             "row": row["name"],
             "dataset": row["dataset"],
@@ -275,6 +350,7 @@ def table(
             "seeds_planned": row["seeds"],
             "seeds_run": [r["seed"] for r in runs],
             "runs": runs,
+            "curves": curves,
         }
         if runs:
             entry["eval_split"] = sorted({r["mean"]["eval_split"] for r in runs})
@@ -322,8 +398,11 @@ def table(
             + f" | {', '.join(str(x) + ('*' if stop else '') for x, stop in zip(e.get('epochs', []), e.get('stopped', []))) or '-'}"
             + f" | {e.get('train_minutes', '-')} |"
         )
-    lines += ["", "Epochs: trained (evaluated on dev after each); * a run stopped by `--max-minutes` before its "
-              "last epoch, scored with its best model so far.", "", "Commands, one per run:", ""]
+    lines += ["", "Epochs: complete epochs of training at the run's last dev evaluation (one an epoch; spaCy does "
+              "not evaluate after the last epoch); * a run stopped by `--max-minutes` before its last epoch, "
+              "scored with its best model so far.", ""]
+    lines += curve_table(results)
+    lines += ["Commands, one per run:", ""]
     for e in results:
         for r in e["runs"]:
             lines.append(f"- {e['row']} seed {r['seed']}: `{r['command']}`")

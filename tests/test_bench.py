@@ -49,6 +49,55 @@ def test_train_command_selects_on_the_datasets_score(tmp_path):
     assert "corpus/webnlg_star/dev.spacy" in text and "variant pmei" in text
 
 
+def test_sweep_rows_are_the_papers_figure_3_grid_scored_on_dev():
+    from spacy.util import load_config
+
+    rows = bench.read_rows(ROOT / "configs" / "sweep-webnlg.yml")
+    points = set()
+    for row in rows:
+        over = row["overrides"]
+        assert row["eval"] == "dev" and row["dataset"] == "webnlg" and row["variant"] == "pmei"
+        assert over["training.eval_frequency"] == 101  # the defaults' override is kept
+        assert over["components.pmei_relations.beta_e"] == over["components.pmei_relations.beta_r"]
+        points.add((over["components.pmei_relations.alpha"], over["components.pmei_relations.beta_e"]))
+        # every override names a setting the config has
+        config = load_config(ROOT / "configs" / f"{row['config']}.cfg", overrides=over)
+        assert config["components"]["pmei_relations"]["alpha"] == over["components.pmei_relations.alpha"]
+    alphas = {1.0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6}
+    betas = {1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9}
+    assert points == {(a, 1e-7) for a in alphas} | {(1e-2, b) for b in betas}
+    assert len(rows) == len(points) == 13
+
+
+def test_rows_file_rejects_an_unknown_eval_split(tmp_path):
+    path = tmp_path / "rows.yml"
+    srsly.write_yaml(path, {"rows": [{"name": "x", "dataset": "webnlg", "eval": "test"}]})
+    with pytest.raises(SystemExit):
+        bench.read_rows(path)
+
+
+SPACY_LOG = """\
+E    #       LOSS PMEI_...  REL_EXACT_F  REL_EXACT_P  REL_EXACT_R  ENTS_F  SCORE 
+---  ------  -------------  -----------  -----------  -----------  ------  ------
+  0       0        1492.77         0.00         0.00         0.00    3.72    0.00
+  1     101       18571.72        16.47        61.96         9.50   41.14    0.16
+  2     202        2731.29        36.18        70.53        24.33   74.20    0.36
+  3     303        1934.57        30.00        70.00        19.00   81.41    0.30
+"""
+
+
+def test_learning_curve_reads_spacys_training_table():
+    curve = bench.learning_curve("noise\n" + SPACY_LOG + "Saved pipeline\n", "rel_exact_f")
+    assert [p["epoch"] for p in curve] == [0, 1, 2, 3]
+    assert [p["step"] for p in curve] == [0, 101, 202, 303]
+    assert curve[2]["score"] == pytest.approx(0.3618)
+    assert bench.learning_curve(SPACY_LOG, "score")[1]["score"] == pytest.approx(0.16)
+    assert bench.last_step(SPACY_LOG) == {"epochs": 3, "steps": 303}
+    assert bench.best_by(curve, 3) == pytest.approx(0.3618)  # best so far, not the last
+    assert bench.best_by(curve, 5) is None  # never got there
+    assert bench.learning_curve("no table here", "rel_exact_f") == []
+
+
 def fake_run(path: Path, seed: int, exact_f: float, sample_f: float) -> None:
     scores = {key: 0.5 for key in bench.KEYS}
     scores.update(rel_exact_f=exact_f, eval_split="dev", rel_exact_f_all=exact_f - 0.01)
@@ -83,6 +132,24 @@ def test_table_gives_mean_and_spread_over_seeds(tmp_path):
     assert report["machine"]["cores"] >= 1
 
 
+def test_table_gives_learning_curves_from_the_training_logs(tmp_path):
+    runs = tmp_path / "runs"
+    fake_run(runs / "pmei-webnlg" / "seed0", 0, 0.70, 0.69)
+    fake_run(runs / "pmei-webnlg" / "seed1", 1, 0.74, 0.70)
+    (runs / "pmei-webnlg" / "seed0" / "train.log").write_text(SPACY_LOG)
+    longer = SPACY_LOG + "  5     505        1000.00        40.00        70.00        30.00   85.00    0.40\n"
+    (runs / "pmei-webnlg" / "seed1" / "train.log").write_text(longer)
+    bench.table(ROOT / "configs" / "benchmark-webnlg.yml", runs, tmp_path / "out")
+    report = json.loads((tmp_path / "out.json").read_text())
+    row = next(r for r in report["rows"] if r["row"] == "pmei-webnlg")
+    assert [p["epoch"] for p in row["curves"]["1"]] == [0, 1, 2, 3, 5]
+    # epochs come from the log (complete epochs at the last evaluation), not run.json
+    assert [r["epochs"] for r in row["runs"]] == [3, 5]
+    md = (tmp_path / "out.md").read_text()
+    # epoch 5: only seed 1 got there (40.0); epoch 10: neither
+    assert "| pmei-webnlg | rel_exact_f | 40.0 (1) | - |" in md
+
+
 def test_nyt_dev90_split_is_fixed_disjoint_and_complete(tmp_path):
     source = tmp_path / "data" / "nyt"
     source.mkdir(parents=True)
@@ -104,7 +171,7 @@ def test_nyt_dev90_split_is_fixed_disjoint_and_complete(tmp_path):
 
 
 @pytest.mark.slow
-def test_runner_trains_scores_tables_and_packages(tmp_path):
+def test_runner_trains_scores_tables_and_packages(tmp_path, monkeypatch):
     """One row on the bundled sample with the tiny config, end to end, as project.yml runs it."""
     project = tmp_path / "project"
     for name in ("scripts", "configs", "assets/sample"):
@@ -133,7 +200,13 @@ def test_runner_trains_scores_tables_and_packages(tmp_path):
     # resumable: a finished run is not trained again
     assert "done already" in run("scripts/bench_rows.py", "run", "rows.yml", "--runs-dir", "runs")
     run("scripts/bench_rows.py", "table", "rows.yml", "--runs-dir", "runs", "--output", "metrics/bench")
-    assert "| pmei-sample | dev | 1/1 |" in (project / "metrics" / "bench.md").read_text()
+    table_md = (project / "metrics" / "bench.md").read_text()
+    assert "| pmei-sample | dev | 1/1 |" in table_md and "| pmei-sample | rel_exact_f |" in table_md
+    # a tuning row (eval: dev) scores dev.spacy, whatever the eval split is
+    monkeypatch.chdir(project)
+    dev = bench.score(project / "runs" / "pmei-sample" / "seed0" / "model-best", "sample", -1, 0, False, "dev")
+    assert dev["mean"]["eval_split"] == "dev"
+    assert dev["mean"]["rel_exact_f"] == pytest.approx(record["mean"]["rel_exact_f"])
     env_out = run(
         "scripts/bench_rows.py", "package", "rows.yml", "pmei-sample", "--runs-dir", "runs",
         "--output-dir", "packages/bench", "--name", "en_pmei_sample",
