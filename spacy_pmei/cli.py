@@ -204,6 +204,75 @@ def vectors_cli(
     msg.good(f"Saved {rows} vectors of width {width} ({vectors.n_keys} spellings) to {output_dir}")
 
 
+@app.command("evaluate")
+def evaluate_cli(
+    model: Annotated[str, typer.Argument(help="Trained pipeline: package name or directory")],
+    data_path: Annotated[Path, typer.Argument(help="Gold .spacy file", dir_okay=False)],
+    relations: Annotated[
+        Optional[str],
+        typer.Option(
+            "--relations",
+            help="Score only these relations: a rel2id.json file or comma-separated labels "
+            "(e.g. NYT11's 12 relations for a pipeline trained on NYT)",
+        ),
+    ] = None,
+    output: Annotated[
+        Optional[Path], typer.Option("--output", help="Write the scores as JSON", dir_okay=False)
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Documents per batch")] = 64,
+    gpu_id: Annotated[int, typer.Option("--gpu-id", help="GPU id, -1 for CPU")] = -1,
+) -> None:
+    """Score a pipeline on gold data: relation P/R/F (exact and partial) and entity P/R/F.
+
+    The figures of `spacy evaluate`; --relations restricts the relation scores to
+    some relations, predicted and gold triples alike.
+    """
+    import warnings
+
+    from .errors import Warnings
+    from .readers.loading import load_rel2id
+    from .scorer import evaluate_docs
+
+    labels = None
+    if relations is not None:
+        if Path(relations).is_file():
+            try:
+                labels = load_rel2id(relations)
+            except ConversionError as err:
+                fail(str(err))
+        else:
+            labels = [label.strip() for label in relations.split(",") if label.strip()]
+        if not labels:
+            fail(Errors.E017.format(value=relations))
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    try:
+        nlp = spacy.load(model)
+        pipe = nlp.get_pipe("pmei_relations")
+    except (OSError, KeyError, ValueError) as err:
+        fail(Errors.E016.format(path=model, why=err))
+    try:
+        docs = list(DocBin().from_disk(data_path).get_docs(nlp.vocab))
+    except (OSError, ValueError, KeyError, TypeError, zlib.error) as err:
+        fail(Errors.E111.format(path=data_path, why=err))
+    unknown = sorted(set(labels or ()) - set(pipe.labels))
+    if unknown:
+        warnings.warn(Warnings.W003.format(labels=", ".join(map(repr, unknown))))
+    scores = evaluate_docs(nlp, docs, labels=labels, batch_size=batch_size)
+    scores["relations_scored"] = sorted(labels) if labels is not None else "all"
+    rows = [(name, *(f"{100 * (scores[f'{key}_{m}'] or 0.0):.2f}" for m in "prf"))
+            for name, key in (("relations, exact", "rel_exact"), ("relations, partial", "rel_partial"),
+                              ("entities", "ents"))]
+    what = "all relations" if labels is None else f"{len(labels)} relations"
+    msg.divider(f"{data_path}: {scores['n_docs']} docs, {scores['gold_triples']} gold triples ({what})")
+    msg.table(rows, header=("", "P", "R", "F"), aligns=("l", "r", "r", "r"))
+    if scores["gold_triples_left_out"]:
+        msg.info(f"{scores['gold_triples_left_out']} gold triples of other relations not scored")
+    if output is not None:
+        write_file(output, write_text(json.dumps(scores, indent=2, ensure_ascii=False) + "\n"))
+        msg.good(f"Saved the scores to {output}")
+
+
 @app.command("extract")
 def extract_cli(
     model: Annotated[str, typer.Argument(help="Trained pipeline: package name or directory")],

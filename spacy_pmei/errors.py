@@ -18,6 +18,8 @@ class Warnings(metaclass=ErrorsWithCodes):
     W002 = ("The document has {n} relation(s) whose head and tail fall in "
             "different windows of max_length={max_length} words; they cannot be "
             "learned from this batch.")
+    W003 = ("The pipeline has no relation label {labels}: it cannot predict "
+            "these relations, so every gold triple of them is missed.")
 
 
 class Errors(metaclass=ErrorsWithCodes):
@@ -54,6 +56,9 @@ class Errors(metaclass=ErrorsWithCodes):
     E014 = ("Cannot add label {label!r} after {name!r} was initialized: the "
             "output layer is already built. Re-initialize with the new label.")
     E015 = ("Cannot extract with the pipeline {path!r}: {why}")
+    E016 = ("Cannot evaluate with the pipeline {path!r}: {why}")
+    E017 = ("--relations names no relation label: give a rel2id.json file or "
+            "comma-separated labels; got {value!r}.")
 
     # Data conversion (spacy_pmei.convert, `spacy-pmei convert`). {where} names
     # the file, the 0-based record index and, for JSONL, the 1-based line.
