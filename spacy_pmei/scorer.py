@@ -72,14 +72,17 @@ def score_relations(
     return scores
 
 
-def score_pmei(examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
+def score_pmei(
+    examples: Iterable[Example], labels: Optional[Collection[str]] = None, **kwargs: Any
+) -> Dict[str, Any]:
     """Relation scores (score_relations) plus entity P/R/F (ents_p, ents_r, ents_f, ents_per_type).
 
     examples (Iterable[Example]): Predicted and gold docs.
+    labels (Optional[Collection[str]]): Relation labels to score (see score_relations); None for all.
     RETURNS (Dict[str, Any]): The scores under the keys listed in the README.
     """
     examples = list(examples)
-    scores = score_relations(examples)
+    scores = score_relations(examples, labels=labels)
     scores.update(Scorer.score_spans(examples, "ents"))
     return scores
 
@@ -113,8 +116,7 @@ def evaluate_docs(
     gold: List[Doc] = list(gold_docs)
     predicted = nlp.pipe((doc.text for doc in gold), batch_size=batch_size)
     examples = [Example(pred, ref) for pred, ref in zip(predicted, gold)]
-    scores = score_relations(examples, labels=labels)
-    scores.update(Scorer.score_spans(examples, "ents"))
+    scores = score_pmei(examples, labels=labels)
     gold_keys = [key for doc in gold for key in relation_keys(doc, False)]
     keep = None if labels is None else frozenset(labels)
     kept = sum(1 for key in gold_keys if keep is None or key[2] in keep)
