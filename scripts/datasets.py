@@ -6,8 +6,10 @@ Called by project.yml:
     python scripts/datasets.py convert DATASET ASSETS_DIR CORPUS_DIR --select KEY --config NAME
 
 `convert` writes train.spacy, dev.spacy and test.spacy (where the split's file
-is there), eval.spacy (the test split, or dev where there is no test file) and
-corpus.json, which says what was converted from where, for the package's meta.
+is there), eval.spacy (the test split, or dev where there is no test file),
+labels.json (the component's labels: every relation of rel2id.json, whether or
+not the training split has it) and corpus.json, which says what was converted
+from where, for the package's meta.
 """
 
 import json
@@ -17,9 +19,11 @@ from typing import Dict, NamedTuple, Optional
 
 import typer
 from spacy.tokens import DocBin
+from spacy.vocab import Vocab
 from wasabi import msg
 
 from spacy_pmei.cli import InputFormat, convert_cli
+from spacy_pmei.convert import corpus_labels
 
 SPLITS = ("train", "dev", "test")
 PRGC = "https://github.com/hy-struggle/PRGC/tree/8bbaf340472d232f09a0b8004457b712e1ff1a66/data"
@@ -244,6 +248,10 @@ def convert(
             lang="en",
             limit=0,
         )
+    train_docs = DocBin().from_disk(corpus_dir / "train.spacy").get_docs(Vocab())
+    labels = corpus_labels(train_docs, rel2id)
+    (corpus_dir / "labels.json").write_text(json.dumps(labels, indent=2) + "\n", encoding="utf-8")
+    msg.info(f"{len(labels['relations'])} relation labels: {corpus_dir / 'labels.json'}")
     eval_split = "test" if "test" in splits else "dev"
     shutil.copyfile(corpus_dir / f"{eval_split}.spacy", corpus_dir / "eval.spacy")
     info = {

@@ -51,9 +51,10 @@ placed triples of every sentence again (as multisets), with the same text.
 
 import logging
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional, Tuple, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import spacy
+import srsly
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
@@ -74,6 +75,7 @@ from .readers.loading import (
 )
 from .readers.prodigy import prodigy_to_docs
 from .readers.report import ConversionError, ConversionReport, Problem, Reason
+from .relations import get_records
 
 logger = logging.getLogger(__name__)
 
@@ -87,12 +89,14 @@ __all__ = [
     "Problem",
     "Reason",
     "convert_file",
+    "corpus_labels",
     "create_casrel_reader",
     "docs_to_casrel",
     "load_rel2id",
     "read_casrel",
     "read_jointer",
     "read_jsonl",
+    "read_labels",
     "read_prodigy",
     "whitespace_doc",
 ]
@@ -233,3 +237,54 @@ def create_casrel_reader(
             yield Example(nlp.make_doc(doc.text), doc)
 
     return read
+
+
+def corpus_labels(docs: Iterable[Doc], rel2id: RelLabels = None) -> Dict[str, List[str]]:
+    """The labels to initialize pmei_relations with, in the `spacy init labels` form.
+
+    A dataset's rel2id.json may list relations that its training split never
+    uses (NYT dev lacks 2 of NYT's 24): given here, they become labels all the
+    same, so a pipeline trained on the split keeps the dataset's label set.
+
+    docs (Iterable[Doc]): Gold Docs, usually the training split.
+    rel2id (RelLabels): A rel2id.json path or labels, added to those of the Docs.
+    RETURNS (Dict[str, List[str]]): {"entities": [...], "relations": [...]}, sorted.
+    """
+    entities = set()
+    relations = set()
+    for doc in docs:
+        entities.update(span.label_ for span in doc.ents)
+        relations.update(record[3] for record in get_records(doc))
+    label_map = make_label_map(rel2id)
+    if label_map is not None:
+        relations.update(label_map.labels)
+    return {"entities": sorted(entities) or [UNTYPED], "relations": sorted(relations)}
+
+
+@spacy.registry.readers("spacy-pmei.read_labels.v1")
+def read_labels(path: Optional[Union[str, Path]] = None) -> Optional[Dict[str, List[str]]]:
+    """Read the labels for [initialize.components.pmei_relations.labels].
+
+    Unlike spacy.read_labels.v1 it takes null, so a config can leave the path
+    to a variable ([paths] labels = null) and fall back to the labels of the
+    training data.
+
+    path (Optional[Union[str, Path]]): A JSON file as `spacy init labels` or
+        the project's convert step writes it; None for no labels.
+    RETURNS (Optional[Dict[str, List[str]]]): The labels, or None.
+    """
+    if path is None:
+        return None
+    path = ensure_path(path)
+    if not path.is_file():
+        raise ValueError(Errors.E018.format(path=path, why="no such file"))
+    try:
+        data = srsly.read_json(path)
+    except ValueError as err:
+        raise ValueError(Errors.E018.format(path=path, why=f"invalid JSON ({err})")) from err
+    if not isinstance(data, dict) or not {"entities", "relations"} <= set(data):
+        raise ValueError(Errors.E018.format(path=path, why="the keys 'entities' and 'relations' are missing"))
+    for key in ("entities", "relations"):
+        if not isinstance(data[key], list) or not all(isinstance(v, str) for v in data[key]):
+            raise ValueError(Errors.E018.format(path=path, why=f"{key!r} is not a list of strings"))
+    return data

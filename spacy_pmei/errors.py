@@ -59,6 +59,9 @@ class Errors(metaclass=ErrorsWithCodes):
     E016 = ("Cannot evaluate with the pipeline {path!r}: {why}")
     E017 = ("--relations names no relation label: give a rel2id.json file or "
             "comma-separated labels; got {value!r}.")
+    E018 = ("Cannot read the labels file {path}: {why}. It is the JSON that "
+            "`spacy init labels` writes for the component: "
+            '{{"entities": [...], "relations": [...]}}.')
 
     # Data conversion (spacy_pmei.convert, `spacy-pmei convert`). {where} names
     # the file, the 0-based record index and, for JSONL, the 1-based line.

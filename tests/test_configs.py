@@ -16,7 +16,7 @@ from thinc.api import Config
 from typer.testing import CliRunner
 
 from spacy_pmei.cli import app
-from spacy_pmei.convert import read_casrel
+from spacy_pmei.convert import corpus_labels, load_rel2id, read_casrel, read_labels
 from spacy_pmei.vectors import build_vectors, load_glove_package, read_glove_txt, read_words
 
 ROOT = Path(__file__).parents[1]
@@ -159,6 +159,45 @@ def test_tiny_config_trains_and_saves(corpus, tmp_path):
     assert {"rel_exact_f", "rel_partial_f", "ents_f"} <= set(meta["performance"])
     doc = nlp2("Bobby Fischer was born in Chicago .")
     assert isinstance(doc._.relations, list)
+
+
+def test_labels_file_adds_relations_the_training_data_lacks(corpus, tmp_path):
+    """[paths] labels: the dataset's whole rel2id, not only what 40 sentences hold."""
+    train_docs = list(DocBin().from_disk(corpus["train"]).get_docs(spacy.blank("en").vocab))
+    inferred = corpus_labels(train_docs)
+    labels = corpus_labels(train_docs, SAMPLE / "rel2id.json")
+    rel2id = load_rel2id(SAMPLE / "rel2id.json")
+    assert labels["relations"] == sorted(rel2id) and len(rel2id) == 24
+    assert labels["entities"] == inferred["entities"] == ["ENTITY"]
+    lacking = set(rel2id) - set(inferred["relations"])
+    assert lacking, "the 40 training sentences should lack some of NYT's 24 relations"
+    path = tmp_path / "labels.json"
+    path.write_text(json.dumps(labels), encoding="utf-8")
+    overrides = {"paths.train": str(corpus["train"]), "paths.dev": str(corpus["dev"])}
+    nlp = init_nlp(load_config(ROOT / "configs" / "tiny.cfg", overrides={**overrides, "paths.labels": str(path)}))
+    assert list(nlp.get_pipe("pmei_relations").labels) == sorted(rel2id)
+    # null (the default): the labels of the training data
+    nlp = init_nlp(load_config(ROOT / "configs" / "tiny.cfg", overrides=overrides))
+    assert list(nlp.get_pipe("pmei_relations").labels) == inferred["relations"]
+
+
+@pytest.mark.parametrize(
+    "text,why",
+    [
+        (None, "no such file"),
+        ("{not json", "invalid JSON"),
+        ('{"relations": ["a"]}', "'entities' and 'relations' are missing"),
+        ('{"entities": ["ENTITY"], "relations": "a"}', "'relations' is not a list of strings"),
+    ],
+)
+def test_labels_file_errors(tmp_path, text, why):
+    path = tmp_path / "labels.json"
+    if text is not None:
+        path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match="E018") as err:
+        read_labels(path)
+    assert why in str(err.value) and str(path) in str(err.value)
+    assert read_labels(None) is None
 
 
 def test_transformer_config_initializes_offline(corpus, tiny_bert, monkeypatch):
