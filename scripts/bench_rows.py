@@ -5,6 +5,7 @@ Called by project.yml (benchmark-webnlg):
     python scripts/bench_rows.py run ROWS --runs-dir DIR [--only NAMES] [--max-epochs N] [--gpu-id G]
     python scripts/bench_rows.py table ROWS --runs-dir DIR --output PREFIX
     python scripts/bench_rows.py package ROWS ROW --runs-dir DIR --output-dir OUT --name NAME
+    python scripts/bench_rows.py probe ROWS --runs-dir DIR --output PREFIX [--only NAMES]
 
 A row is a dataset, a config, a model variant and a list of seeds (see
 configs/benchmark-webnlg.yml). Each (row, seed) is one `spacy train` run: the
@@ -18,7 +19,9 @@ DIR/ROW/seedS/run.json and not trained again, so `run` can be resumed and
 rows can be run on different machines. `table` reads whatever runs there are
 and writes PREFIX.json and PREFIX.md: mean and spread over seeds per row, the
 exact command of each run, training time, the machine, and learning curves
-(the best dev score after N epochs) read from each run's train.log.
+(the best dev score after N epochs) read from each run's train.log. `probe`
+looks into the finished models on dev only: the score at other thresholds, the
+early heads' own score, and the final heads' with the early predictions blanked.
 """
 
 import json
@@ -29,9 +32,10 @@ import statistics
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import srsly
 import typer
@@ -406,6 +410,144 @@ def table(
     for e in results:
         for r in e["runs"]:
             lines.append(f"- {e['row']} seed {r['seed']}: `{r['command']}`")
+    output.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    msg.good(f"Wrote {output.with_suffix('.json')} and {output.with_suffix('.md')}")
+
+
+@contextmanager
+def early_as_final(network: Any) -> Iterator[None]:
+    """Within: the network returns its early logits (y'_e, y'_r) in place of the final ones."""
+    hook = network.register_forward_hook(lambda module, args, res: (res[2], res[3], *res[2:]))
+    try:
+        yield
+    finally:
+        hook.remove()
+
+
+@contextmanager
+def blank_early(network: Any) -> Iterator[None]:
+    """Within: the stochastic maps see blank early predictions (all O with certainty, no relation).
+
+    y' is [y'_r ; y'_e] for both maps with interaction, else y'_e for SM_e and
+    y'_r for SM_r; tag 0 is O.
+    """
+    import torch
+
+    def blanker(o_column: Optional[int]) -> Any:
+        def blank(module: Any, args: tuple) -> tuple:
+            h, y, mask = args
+            y = torch.zeros_like(y)
+            if o_column is not None:
+                y[..., o_column] = 1.0
+            return (h, y, mask)
+
+        return blank
+
+    n_rels = network.config["n_rels"]
+    o_columns = (n_rels, n_rels) if network.interaction else (0, None)
+    hooks = [
+        sm.register_forward_pre_hook(blanker(col))
+        for sm, col in zip((network.map_e, network.map_r), o_columns)
+        if sm is not None
+    ]
+    try:
+        yield
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+def probe_run(model_dir: Path, ds: str, key: str, thresholds: List[float], gpu_id: int) -> Dict[str, Any]:
+    """Diagnostics on dev for one model: what decides its score, beside its own setting.
+
+    - "threshold": the score at other probability thresholds (the model's own is 0.5);
+    - "early": the early heads' own predictions (y'_e, y'_r), decoded as if they were
+      the final ones: how much the second stage adds;
+    - "blank": the final heads with the early predictions blanked (every word tagged O
+      with certainty, no relation anywhere): how much the final heads lean on them.
+    The last two only for variants with early predictions.
+    """
+    import spacy
+    from spacy.tokens import DocBin
+    from spacy.training import Example
+
+    from spacy_pmei.architectures import get_network
+
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    nlp = spacy.load(model_dir)
+    pipe = nlp.get_pipe("pmei_relations")
+    docs = DocBin().from_disk(Path("corpus") / ds / "dev.spacy").get_docs(nlp.vocab)
+    examples = [Example(nlp.make_doc(doc.text), doc) for doc in docs]
+    network = get_network(pipe.model)
+    base = pipe.cfg["threshold"]
+    kind = key.split("_")[1]
+
+    def measure() -> Dict[str, float]:
+        scores = nlp.evaluate(examples)
+        found = {m: round(100 * scores[f"rel_{kind}_{m}"], 2) for m in ("p", "r", "f")}
+        return {**found, "ents_f": round(100 * scores["ents_f"], 2)}
+
+    out: Dict[str, Any] = {"threshold": {}}
+    for t in thresholds:
+        pipe.cfg["threshold"] = t
+        out["threshold"][f"{t:g}"] = measure()
+    pipe.cfg["threshold"] = base
+    if not network.early:
+        return out
+    out["own"] = measure()
+    with early_as_final(network):
+        out["early"] = measure()
+    with blank_early(network):
+        out["blank"] = measure()
+    return out
+
+
+@app.command("probe")
+def probe(
+    rows_path: Path = typer.Argument(..., help="Rows file (YAML)"),
+    runs_dir: Path = typer.Option(..., "--runs-dir", help="Where the runs are"),
+    output: Path = typer.Option(..., "--output", help="Writes OUTPUT.json and OUTPUT.md"),
+    only: str = typer.Option("", "--only", help="Comma-separated row names (default: all)"),
+    thresholds: str = typer.Option("0.3,0.4,0.5,0.6,0.7", "--thresholds", help="Thresholds to score at"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, -1 for the CPU"),
+) -> None:
+    """Dev-only diagnostics of the finished runs' best models: thresholds, early heads, blanked early predictions."""
+    rows = read_rows(rows_path)
+    wanted = [name for name in only.split(",") if name]
+    values = [float(t) for t in thresholds.split(",") if t]
+    results = []
+    for row in rows:
+        if wanted and row["name"] not in wanted:
+            continue
+        for seed in row["seeds"]:
+            run_dir = runs_dir / row["name"] / f"seed{seed}"
+            if not (run_dir / "model-best" / "meta.json").is_file():
+                continue
+            msg.info(f"{row['name']} seed {seed}")
+            found = probe_run(run_dir / "model-best", row["dataset"], row["select"], values, gpu_id)
+            results.append({"row": row["name"], "seed": seed, "variant": row["variant"], "select": row["select"], **found})
+    output.parent.mkdir(parents=True, exist_ok=True)
+    srsly.write_json(output.with_suffix(".json"), {"machine": machine(), "rows_file": str(rows_path), "runs": results})
+    lines = [
+        "Dev-only diagnostics of each run's best model (scores in percent, the row's selection "
+        "score: exact match on WebNLG, partial on WebNLG*). F at each threshold; for variants with "
+        "early predictions also the early heads' own P/R/F and the final heads' with the early "
+        "predictions blanked (all O, no relation).",
+        "",
+        "| row | seed | " + " | ".join(f"F@{t:g}" for t in values) + " | early P/R/F | final P/R/F | blanked P/R/F |",
+        "|---|---|" + "---|" * len(values) + "---|---|---|",
+    ]
+
+    def prf(s: Optional[Dict[str, float]]) -> str:
+        return f"{s['p']:.1f} / {s['r']:.1f} / {s['f']:.1f}" if s else "-"
+
+    for r in results:
+        lines.append(
+            f"| {r['row']} | {r['seed']} | "
+            + " | ".join(f"{r['threshold'][f'{t:g}']['f']:.1f}" for t in values)
+            + f" | {prf(r.get('early'))} | {prf(r.get('own'))} | {prf(r.get('blank'))} |"
+        )
     output.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     msg.good(f"Wrote {output.with_suffix('.json')} and {output.with_suffix('.md')}")
 

@@ -170,6 +170,40 @@ def test_nyt_dev90_split_is_fixed_disjoint_and_complete(tmp_path):
     assert cuts[0] == cuts[1]
 
 
+@pytest.mark.parametrize("variant", [v for v in VARIANTS if VARIANTS[v]["early"]])
+def test_probe_hooks_swap_and_blank_the_early_predictions(variant):
+    """`probe`'s two interventions do what its table says, for every variant with early heads."""
+    import torch
+
+    from spacy_pmei.pytorch_pmei import PMEINetwork
+
+    torch.manual_seed(0)
+    net = PMEINetwork(width=8, n_tags=5, n_rels=3, variant=variant).eval()
+    H, mask = torch.randn(2, 6, 8), torch.ones(2, 6, dtype=torch.bool)
+    with torch.no_grad():
+        out = net(H, mask)
+        with bench.early_as_final(net):
+            swapped = net(H, mask)
+        with bench.blank_early(net):
+            blanked = net(H, mask)
+        assert torch.equal(swapped[0], out[2]) and torch.equal(swapped[1], out[3])
+        # the untrained early heads say something, so blanking them changes the final heads
+        assert not torch.allclose(blanked[1], out[1])
+        # early heads that predict O everywhere with certainty and no relation: blanking is a no-op
+        net.early_ent.weight.zero_()
+        net.early_ent.bias.fill_(-1e4)
+        net.early_ent.bias[0] = 1e4
+        net.early_rel.out.weight.zero_()
+        net.early_rel.out.bias.fill_(-1e4)
+        certain = net(H, mask)
+        with bench.blank_early(net):
+            blanked = net(H, mask)
+    assert torch.allclose(blanked[0], certain[0]) and torch.allclose(blanked[1], certain[1])
+    # the hooks are gone afterwards
+    with torch.no_grad():
+        assert torch.equal(net(H, mask)[1], certain[1])
+
+
 @pytest.mark.slow
 def test_runner_trains_scores_tables_and_packages(tmp_path, monkeypatch):
     """One row on the bundled sample with the tiny config, end to end, as project.yml runs it."""
@@ -207,6 +241,13 @@ def test_runner_trains_scores_tables_and_packages(tmp_path, monkeypatch):
     dev = bench.score(project / "runs" / "pmei-sample" / "seed0" / "model-best", "sample", -1, 0, False, "dev")
     assert dev["mean"]["eval_split"] == "dev"
     assert dev["mean"]["rel_exact_f"] == pytest.approx(record["mean"]["rel_exact_f"])
+    run("scripts/bench_rows.py", "probe", "rows.yml", "--runs-dir", "runs", "--output", "metrics/probe",
+        "--thresholds", "0.4,0.5")
+    probed = json.loads((project / "metrics" / "probe.json").read_text())["runs"][0]
+    assert probed["threshold"]["0.5"] == probed["own"]
+    assert probed["own"]["f"] == pytest.approx(100 * dev["mean"]["rel_exact_f"], abs=0.01)
+    assert {"early", "blank"} <= set(probed)
+    assert "| pmei-sample | 0 |" in (project / "metrics" / "probe.md").read_text()
     env_out = run(
         "scripts/bench_rows.py", "package", "rows.yml", "pmei-sample", "--runs-dir", "runs",
         "--output-dir", "packages/bench", "--name", "en_pmei_sample",
