@@ -258,7 +258,7 @@ def evaluate_cli(
     unknown = sorted(set(labels or ()) - set(pipe.labels))
     if unknown:
         warnings.warn(Warnings.W003.format(labels=", ".join(map(repr, unknown))))
-    scores = evaluate_docs(nlp, docs, labels=labels, batch_size=batch_size)
+    scores = evaluate_docs(nlp, docs, relations=labels, batch_size=batch_size)
     scores["relations_scored"] = sorted(labels) if labels is not None else "all"
     rows = [(name, *(f"{100 * (scores[f'{key}_{m}'] or 0.0):.2f}" for m in "prf"))
             for name, key in (("relations, exact", "rel_exact"), ("relations, partial", "rel_partial"),

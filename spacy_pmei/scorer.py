@@ -37,19 +37,23 @@ def relation_keys(doc: Doc, partial: bool) -> Set[Key]:
 
 
 def score_relations(
-    examples: Iterable[Example], labels: Optional[Collection[str]] = None, **kwargs: Any
+    examples: Iterable[Example], relations: Optional[Collection[str]] = None, **kwargs: Any
 ) -> Dict[str, Any]:
     """Micro P/R/F over triples; recall counts every gold triple, predicted or not.
 
+    Not `labels`: spaCy's Pipe.score passes the pipe's own labels under that name
+    (it ends up in **kwargs, ignored), and filtering on them would drop the gold
+    triples of relations the pipeline never learned, inflating recall.
+
     examples (Iterable[Example]): Predicted and gold docs.
-    labels (Optional[Collection[str]]): Score only the triples with these relation
+    relations (Optional[Collection[str]]): Score only the triples with these relation
         labels, predicted and gold alike (e.g. the relations two datasets share);
         None scores all.
     RETURNS (Dict[str, Any]): rel_exact_{p,r,f}, rel_partial_{p,r,f},
         rel_exact_per_type and rel_partial_per_type ({label: {p, r, f}}).
     """
     examples = list(examples)
-    keep = None if labels is None else frozenset(labels)
+    keep = None if relations is None else frozenset(relations)
     scores: Dict[str, Any] = {}
     for name, partial in (("exact", False), ("partial", True)):
         micro = PRFScore()
@@ -73,16 +77,17 @@ def score_relations(
 
 
 def score_pmei(
-    examples: Iterable[Example], labels: Optional[Collection[str]] = None, **kwargs: Any
+    examples: Iterable[Example], relations: Optional[Collection[str]] = None, **kwargs: Any
 ) -> Dict[str, Any]:
     """Relation scores (score_relations) plus entity P/R/F (ents_p, ents_r, ents_f, ents_per_type).
 
     examples (Iterable[Example]): Predicted and gold docs.
-    labels (Optional[Collection[str]]): Relation labels to score (see score_relations); None for all.
+    relations (Optional[Collection[str]]): Relation labels to score (see score_relations);
+        None for all. spaCy's `labels` keyword (the pipe's labels) is ignored.
     RETURNS (Dict[str, Any]): The scores under the keys listed in the README.
     """
     examples = list(examples)
-    scores = score_relations(examples, labels=labels)
+    scores = score_relations(examples, relations=relations)
     scores.update(Scorer.score_spans(examples, "ents"))
     return scores
 
@@ -96,19 +101,19 @@ def make_relation_scorer() -> Callable[..., Dict[str, Any]]:
 def evaluate_docs(
     nlp: Language,
     gold_docs: Iterable[Doc],
-    labels: Optional[Collection[str]] = None,
+    relations: Optional[Collection[str]] = None,
     batch_size: int = 64,
 ) -> Dict[str, Any]:
     """Run a pipeline over the texts of gold docs and score it, optionally on some relations.
 
-    What `spacy evaluate` gives for pmei_relations, plus `labels`: score only the
+    What `spacy evaluate` gives for pmei_relations, plus `relations`: score only the
     triples of those relations (predicted and gold), as when a pipeline trained on
     NYT is scored on the relations NYT11 shares with it. Entity P/R/F always
     covers every entity.
 
     nlp (Language): A pipeline with pmei_relations.
     gold_docs (Iterable[Doc]): Docs with gold doc.ents and doc._.relations.
-    labels (Optional[Collection[str]]): The relation labels to score; None for all.
+    relations (Optional[Collection[str]]): The relation labels to score; None for all.
     batch_size (int): Docs per nlp.pipe batch.
     RETURNS (Dict[str, Any]): score_pmei's keys, and n_docs, gold_triples (those
         scored) and gold_triples_left_out (gold triples of other relations).
@@ -116,9 +121,9 @@ def evaluate_docs(
     gold: List[Doc] = list(gold_docs)
     predicted = nlp.pipe((doc.text for doc in gold), batch_size=batch_size)
     examples = [Example(pred, ref) for pred, ref in zip(predicted, gold)]
-    scores = score_pmei(examples, labels=labels)
+    scores = score_pmei(examples, relations=relations)
     gold_keys = [key for doc in gold for key in relation_keys(doc, False)]
-    keep = None if labels is None else frozenset(labels)
+    keep = None if relations is None else frozenset(relations)
     kept = sum(1 for key in gold_keys if keep is None or key[2] in keep)
     n_gold = len(gold_keys)
     scores.update(n_docs=len(gold), gold_triples=kept, gold_triples_left_out=n_gold - kept)

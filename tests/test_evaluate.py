@@ -1,4 +1,4 @@
-"""Scoring on some relations only (score_relations(labels=...), `spacy-pmei evaluate`)."""
+"""Scoring on some relations only (score_relations(relations=...), `spacy-pmei evaluate`)."""
 import json
 
 import pytest
@@ -36,13 +36,33 @@ def test_labels_restrict_predicted_and_gold_triples():
     everything = score_relations([eg])
     assert everything["rel_exact_p"] == pytest.approx(1 / 3)
     assert everything["rel_exact_r"] == pytest.approx(1 / 3)
-    only = score_relations([eg], labels={"lives_in", "born_in"})
+    only = score_relations([eg], relations={"lives_in", "born_in"})
     # lives_in right, born_in missed; capital_of and visited are not scored
     assert only["rel_exact_p"] == pytest.approx(1.0)
     assert only["rel_exact_r"] == pytest.approx(0.5)
     assert set(only["rel_exact_per_type"]) == {"lives_in", "born_in"}
     # a label nobody has: nothing to score, not a crash
-    assert score_relations([eg], labels={"founded"})["rel_exact_f"] == 0.0
+    assert score_relations([eg], relations={"founded"})["rel_exact_f"] == 0.0
+
+
+def test_pipe_score_counts_gold_of_relations_the_pipe_lacks(trained_nlp):
+    """spaCy's Pipe.score passes labels=pipe.labels to the scorer: it must not filter on them.
+
+    The gold has born_in and capital_of, which the pipeline knows, and a relation it
+    was never trained on: that triple is missed, and recall must say so.
+    """
+    pipe = trained_nlp.get_pipe("pmei_relations")
+    assert "founded" not in pipe.labels
+    eg = _example_with_prediction()
+    per, berlin, germany = eg.reference.ents
+    eg.reference._.relations = [*eg.reference._.relations, Relation(per, "founded", germany)]
+    n_gold = len(eg.reference._.relations)
+    scores = pipe.score([eg])
+    assert scores["rel_exact_r"] == pytest.approx(1 / n_gold)
+    unfiltered = score_relations([eg])
+    for key in ("rel_exact_p", "rel_exact_r", "rel_exact_f", "rel_partial_r"):
+        assert scores[key] == pytest.approx(unfiltered[key])
+    assert "founded" in scores["rel_exact_per_type"]
 
 
 @pytest.fixture(scope="module")
