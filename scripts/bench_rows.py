@@ -6,6 +6,7 @@ Called by project.yml (benchmark-webnlg):
     python scripts/bench_rows.py table ROWS --runs-dir DIR --output PREFIX
     python scripts/bench_rows.py package ROWS ROW --runs-dir DIR --output-dir OUT --name NAME
     python scripts/bench_rows.py probe ROWS --runs-dir DIR --output PREFIX [--only NAMES]
+    python scripts/bench_rows.py rescore ROWS --runs-dir DIR [--only NAMES]
 
 A row is a dataset, a config, a model variant and a list of seeds (see
 configs/benchmark-webnlg.yml). Each (row, seed) is one `spacy train` run: the
@@ -248,6 +249,32 @@ def run(
                 f"partial F {100 * main['rel_partial_f']:.1f} on {main['eval_split']} "
                 f"({seconds / 60:.1f} min)"
             )
+
+
+@app.command("rescore")
+def rescore(
+    rows_path: Path = typer.Argument(..., help="Rows file (YAML)"),
+    runs_dir: Path = typer.Option(..., "--runs-dir", help="Where the runs are"),
+    only: str = typer.Option("", "--only", help="Comma-separated row names (default: all)"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, -1 for the CPU"),
+) -> None:
+    """Score the finished runs' best models again (after a scorer fix), keeping everything else."""
+    rows = read_rows(rows_path)
+    wanted = [name for name in only.split(",") if name]
+    for row in rows:
+        if wanted and row["name"] not in wanted:
+            continue
+        for seed in row["seeds"]:
+            path = runs_dir / row["name"] / f"seed{seed}" / "run.json"
+            if not path.is_file() or srsly.read_json(path).get("status") != "done":
+                continue
+            record = srsly.read_json(path)
+            before = record["mean"][row["select"]]
+            record.update(score(path.parent / "model-best", row["dataset"], gpu_id, seed, row["sample"], row["eval"]))
+            record["rescored"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+            srsly.write_json(path, record)
+            after = record["mean"][row["select"]]
+            msg.good(f"{row['name']} seed {seed}: {row['select']} {100 * before:.2f} -> {100 * after:.2f}")
 
 
 def machine() -> Dict[str, Any]:

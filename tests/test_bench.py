@@ -241,6 +241,11 @@ def test_runner_trains_scores_tables_and_packages(tmp_path, monkeypatch):
     dev = bench.score(project / "runs" / "pmei-sample" / "seed0" / "model-best", "sample", -1, 0, False, "dev")
     assert dev["mean"]["eval_split"] == "dev"
     assert dev["mean"]["rel_exact_f"] == pytest.approx(record["mean"]["rel_exact_f"])
+    # rescore: the same model scored again, the record kept and marked
+    run("scripts/bench_rows.py", "rescore", "rows.yml", "--runs-dir", "runs")
+    again = json.loads((project / "runs" / "pmei-sample" / "seed0" / "run.json").read_text())
+    assert again["rescored"] and again["command"] == record["command"]
+    assert again["mean"]["rel_exact_f"] == pytest.approx(record["mean"]["rel_exact_f"])
     run("scripts/bench_rows.py", "probe", "rows.yml", "--runs-dir", "runs", "--output", "metrics/probe",
         "--thresholds", "0.4,0.5")
     probed = json.loads((project / "metrics" / "probe.json").read_text())["runs"][0]
