@@ -75,7 +75,7 @@ from .readers.loading import (
 )
 from .readers.prodigy import prodigy_to_docs
 from .readers.report import ConversionError, ConversionReport, Problem, Reason
-from .relations import get_records
+from .relations import doc_labels
 
 logger = logging.getLogger(__name__)
 
@@ -250,15 +250,10 @@ def corpus_labels(docs: Iterable[Doc], rel2id: RelLabels = None) -> Dict[str, Li
     rel2id (RelLabels): A rel2id.json path or labels, added to those of the Docs.
     RETURNS (Dict[str, List[str]]): {"entities": [...], "relations": [...]}, sorted.
     """
-    entities = set()
-    relations = set()
-    for doc in docs:
-        entities.update(span.label_ for span in doc.ents)
-        relations.update(record[3] for record in get_records(doc))
+    found = doc_labels(docs)
     label_map = make_label_map(rel2id)
-    if label_map is not None:
-        relations.update(label_map.labels)
-    return {"entities": sorted(entities) or [UNTYPED], "relations": sorted(relations)}
+    relations = set(found["relations"]) | (label_map.labels if label_map is not None else set())
+    return {"entities": found["entities"] or [UNTYPED], "relations": sorted(relations)}
 
 
 @spacy.registry.readers("spacy-pmei.read_labels.v1")

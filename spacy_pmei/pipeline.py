@@ -21,7 +21,7 @@ from .decoding import (
 )
 from .errors import Errors
 from .loss import block_targets, gold_targets, supervised_loss
-from .relations import get_records, set_records
+from .relations import doc_labels, get_records, set_records
 
 logger = logging.getLogger("spacy_pmei")
 
@@ -266,19 +266,14 @@ class PMEIRelations(TrainablePipe):
             as written by `spacy init labels`; inferred from the examples when None.
         """
         validate_get_examples(get_examples, "PMEIRelations.initialize")
-        if labels is not None:
-            if not isinstance(labels, dict) or not {"entities", "relations"} <= set(labels):
-                raise ValueError(Errors.E009.format(name=self.name, labels=labels))
-            for label in labels["entities"]:
-                self.add_entity_label(label)
-            for label in labels["relations"]:
-                self.add_label(label)
-        else:
-            for eg in get_examples():
-                for span in eg.reference.ents:
-                    self.add_entity_label(span.label_)
-                for record in get_records(eg.reference):
-                    self.add_label(record[3])
+        if labels is None:
+            labels = doc_labels(eg.reference for eg in get_examples())
+        if not isinstance(labels, dict) or not {"entities", "relations"} <= set(labels):
+            raise ValueError(Errors.E009.format(name=self.name, labels=labels))
+        for label in labels["entities"]:
+            self.add_entity_label(label)
+        for label in labels["relations"]:
+            self.add_label(label)
         if not self.cfg["relation_labels"]:
             raise ValueError(Errors.E008.format(name=self.name))
         if not self.cfg["entity_labels"]:

@@ -73,6 +73,20 @@ def get_records(doc: Doc) -> List[RelationRecord]:
     ]
 
 
+def doc_labels(docs: Iterable[Doc]) -> Dict[str, List[str]]:
+    """The entity and relation labels that gold Docs use, sorted.
+
+    docs (Iterable[Doc]): Docs with doc.ents and stored relations.
+    RETURNS (Dict[str, List[str]]): {"entities": [...], "relations": [...]}.
+    """
+    entities = set()
+    relations = set()
+    for doc in docs:
+        entities.update(span.label_ for span in doc.ents)
+        relations.update(record[3] for record in get_records(doc))
+    return {"entities": sorted(entities), "relations": sorted(relations)}
+
+
 def set_records(doc: Doc, records: Iterable[RelationRecord]) -> None:
     """Store relation tuples on a Doc, replacing what was there.
 
