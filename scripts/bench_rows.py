@@ -36,7 +36,7 @@ import time
 from contextlib import contextmanager
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import srsly
 import typer
@@ -65,6 +65,15 @@ def read_rows(path: Path) -> List[Dict[str, Any]]:
     if len(set(names)) != len(names):
         msg.fail(f"Row names repeat in {path}", exits=1)
     return rows
+
+
+def select_rows(rows: List[Dict[str, Any]], only: str) -> List[Dict[str, Any]]:
+    """The rows named in --only (comma-separated; "" for all); an unknown name is fatal."""
+    wanted = [name for name in only.split(",") if name]
+    unknown = set(wanted) - {row["name"] for row in rows}
+    if unknown:
+        msg.fail(f"Unknown rows: {', '.join(sorted(unknown))}", exits=1)
+    return [row for row in rows if not wanted or row["name"] in wanted]
 
 
 def resolve_transformer(name: str) -> str:
@@ -138,6 +147,19 @@ def lost_gold(ds: str, split: str) -> int:
     return sum(1 for rec in srsly.read_jsonl(path) if rec.get("code") != "duplicate")
 
 
+def load_for_scoring(model_dir: Path, ds: str, split: str, gpu_id: int) -> Tuple[Any, List[Any]]:
+    """A trained pipeline and the Examples of corpus/DS/SPLIT.spacy to score it on."""
+    import spacy
+    from spacy.tokens import DocBin
+    from spacy.training import Example
+
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    nlp = spacy.load(model_dir)
+    docs = DocBin().from_disk(Path("corpus") / ds / f"{split}.spacy").get_docs(nlp.vocab)
+    return nlp, [Example(nlp.make_doc(doc.text), doc) for doc in docs]
+
+
 def score(
     model_dir: Path, ds: str, gpu_id: int, seed: int, sample: bool, split: str = "eval"
 ) -> Dict[str, Dict[str, Any]]:
@@ -147,20 +169,13 @@ def score(
     dev otherwise); "dev" always scores dev (tuning rows, which must never see test).
     Each also gives recall and F counting the gold triples the converter could not place.
     """
-    import spacy
-    from spacy.tokens import DocBin
-    from spacy.training import Example
     from thinc.api import fix_random_seed
 
     from spacy_pmei.architectures import get_network
 
-    if gpu_id >= 0:
-        spacy.require_gpu(gpu_id)
-    nlp = spacy.load(model_dir)
+    nlp, examples = load_for_scoring(model_dir, ds, split, gpu_id)
     info = json.loads((Path("corpus") / ds / "corpus.json").read_text(encoding="utf-8"))
     eval_split = info["eval_split"] if split == "eval" else "dev"
-    docs = DocBin().from_disk(Path("corpus") / ds / f"{split}.spacy").get_docs(nlp.vocab)
-    examples = [Example(nlp.make_doc(doc.text), doc) for doc in docs]
     n_gold = sum(len(eg.reference._.relations) for eg in examples)
     lost = lost_gold(ds, eval_split)
     network = get_network(nlp.get_pipe("pmei_relations").model)
@@ -195,14 +210,7 @@ def run(
     ),
 ) -> None:
     """Train and score every (row, seed) that has no finished run.json yet."""
-    rows = read_rows(rows_path)
-    wanted = [name for name in only.split(",") if name]
-    unknown = set(wanted) - {row["name"] for row in rows}
-    if unknown:
-        msg.fail(f"Unknown rows: {', '.join(sorted(unknown))}", exits=1)
-    for row in rows:
-        if wanted and row["name"] not in wanted:
-            continue
+    for row in select_rows(read_rows(rows_path), only):
         row_seeds = [int(s) for s in seeds.split(",") if s] or row["seeds"]
         for seed in row_seeds:
             out = runs_dir / row["name"] / f"seed{seed}"
@@ -259,16 +267,12 @@ def rescore(
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, -1 for the CPU"),
 ) -> None:
     """Score the finished runs' best models again (after a scorer fix), keeping everything else."""
-    rows = read_rows(rows_path)
-    wanted = [name for name in only.split(",") if name]
-    for row in rows:
-        if wanted and row["name"] not in wanted:
-            continue
+    for row in select_rows(read_rows(rows_path), only):
         for seed in row["seeds"]:
             path = runs_dir / row["name"] / f"seed{seed}" / "run.json"
-            if not path.is_file() or srsly.read_json(path).get("status") != "done":
+            record = srsly.read_json(path) if path.is_file() else {}
+            if record.get("status") != "done":
                 continue
-            record = srsly.read_json(path)
             before = record["mean"][row["select"]]
             record.update(score(path.parent / "model-best", row["dataset"], gpu_id, seed, row["sample"], row["eval"]))
             record["rescored"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -494,18 +498,10 @@ def probe_run(model_dir: Path, ds: str, key: str, thresholds: List[float], gpu_i
       with certainty, no relation anywhere): how much the final heads lean on them.
     The last two only for variants with early predictions.
     """
-    import spacy
-    from spacy.tokens import DocBin
-    from spacy.training import Example
-
     from spacy_pmei.architectures import get_network
 
-    if gpu_id >= 0:
-        spacy.require_gpu(gpu_id)
-    nlp = spacy.load(model_dir)
+    nlp, examples = load_for_scoring(model_dir, ds, "dev", gpu_id)
     pipe = nlp.get_pipe("pmei_relations")
-    docs = DocBin().from_disk(Path("corpus") / ds / "dev.spacy").get_docs(nlp.vocab)
-    examples = [Example(nlp.make_doc(doc.text), doc) for doc in docs]
     network = get_network(pipe.model)
     base = pipe.cfg["threshold"]
     kind = key.split("_")[1]
@@ -540,13 +536,9 @@ def probe(
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, -1 for the CPU"),
 ) -> None:
     """Dev-only diagnostics of the finished runs' best models: thresholds, early heads, blanked early predictions."""
-    rows = read_rows(rows_path)
-    wanted = [name for name in only.split(",") if name]
     values = [float(t) for t in thresholds.split(",") if t]
     results = []
-    for row in rows:
-        if wanted and row["name"] not in wanted:
-            continue
+    for row in select_rows(read_rows(rows_path), only):
         for seed in row["seeds"]:
             run_dir = runs_dir / row["name"] / f"seed{seed}"
             if not (run_dir / "model-best" / "meta.json").is_file():
