@@ -20,7 +20,8 @@ DIR/ROW/seedS/run.json and not trained again, so `run` can be resumed and
 rows can be run on different machines. `table` reads whatever runs there are
 and writes PREFIX.json and PREFIX.md: mean and spread over seeds per row, the
 exact command of each run, training time, the machine, and learning curves
-(the best dev score after N epochs) read from each run's train.log. `probe`
+(the best dev score after N epochs) read from each run's train.log, and for the
+rows file's `pairs` the difference of two rows seed by seed at equal epochs. `probe`
 looks into the finished models on dev only: the score at other thresholds, the
 early heads' own score, and the final heads' with the early predictions blanked.
 """
@@ -65,6 +66,20 @@ def read_rows(path: Path) -> List[Dict[str, Any]]:
     if len(set(names)) != len(names):
         msg.fail(f"Row names repeat in {path}", exits=1)
     return rows
+
+
+def read_pairs(path: Path, rows: List[Dict[str, Any]]) -> List[Tuple[str, str]]:
+    """The rows file's `pairs` ([A, B] row names, compared seed by seed); a bad pair is fatal."""
+    by_name = {row["name"]: row for row in rows}
+    pairs = []
+    for pair in srsly.read_yaml(path).get("pairs", []):
+        if len(pair) != 2 or any(name not in by_name for name in pair):
+            msg.fail(f"Pairs in {path} name two of its rows, not {pair!r}", exits=1)
+        a, b = pair
+        if by_name[a]["select"] != by_name[b]["select"]:
+            msg.fail(f"Pair {a}, {b}: the rows select on different scores", exits=1)
+        pairs.append((a, b))
+    return pairs
 
 
 def select_rows(rows: List[Dict[str, Any]], only: str) -> List[Dict[str, Any]]:
@@ -353,6 +368,58 @@ def curve_table(results: List[Dict[str, Any]]) -> List[str]:
     return lines + [""]
 
 
+def paired_curves(results: List[Dict[str, Any]], pairs: List[Tuple[str, str]]) -> List[Dict[str, Any]]:
+    """A - B at equal epochs, seed by seed: for each checkpoint, the differences of the best dev
+    score so far over the seeds both rows ran and both got to, with their mean and spread.
+
+    Pairing by seed removes what the seeds share (data order, initialization of the shared
+    layers), and comparing at equal epochs removes what time limits do to runs of unequal speed.
+    """
+    by_row = {e["row"]: e for e in results}
+    report = []
+    for a, b in pairs:
+        curves_a, curves_b = by_row[a]["curves"], by_row[b]["curves"]
+        seeds = sorted(set(curves_a) & set(curves_b), key=int)
+        by_epoch = {}
+        for n in CHECKPOINTS:
+            diffs = {}
+            for seed in seeds:
+                best_a, best_b = best_by(curves_a[seed], n), best_by(curves_b[seed], n)
+                if best_a is not None and best_b is not None:
+                    diffs[seed] = best_a - best_b
+            if diffs:
+                by_epoch[str(n)] = {
+                    **spread(list(diffs.values())),
+                    "diffs": {seed: round(100 * d, 2) for seed, d in diffs.items()},
+                }
+        report.append({"a": a, "b": b, "select": by_row[a]["select"], "seeds": seeds, "by_epoch": by_epoch})
+    return report
+
+
+def paired_table(paired: List[Dict[str, Any]]) -> List[str]:
+    """Markdown for paired_curves: signed mean ± spread (seeds) per checkpoint."""
+    if not any(p["by_epoch"] for p in paired):
+        return []
+    lines = [
+        "Paired by seed: A - B in the best dev score so far after N complete epochs, mean ± sample "
+        "standard deviation over the seeds both rows ran and both got to N (their number in brackets).",
+        "",
+        "| A - B | score | " + " | ".join(f"{n}" for n in CHECKPOINTS) + " |",
+        "|---|---|" + "---|" * len(CHECKPOINTS),
+    ]
+    for p in paired:
+        cells = []
+        for n in CHECKPOINTS:
+            stat = p["by_epoch"].get(str(n))
+            if stat is None:
+                cells.append("-")
+                continue
+            spread_text = f" ± {stat['std']:.1f}" if stat["std"] is not None else ""
+            cells.append(f"{stat['mean']:+.1f}{spread_text} ({len(stat['diffs'])})")
+        lines.append(f"| {p['a']} - {p['b']} | {p['select']} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 @app.command("table")
 def table(
     rows_path: Path = typer.Argument(..., help="Rows file (YAML)"),
@@ -361,6 +428,7 @@ def table(
 ) -> None:
     """One results table from the finished runs: mean and spread over seeds per row."""
     rows = read_rows(rows_path)
+    pairs = read_pairs(rows_path, rows)
     results = []
     for row in rows:
         runs = []
@@ -402,7 +470,8 @@ def table(
             entry["epochs"] = [r["epochs"] for r in runs]
             entry["stopped"] = [r.get("stopped") for r in runs]
         results.append(entry)
-    report = {"machine": machine(), "rows_file": str(rows_path), "rows": results}
+    paired = paired_curves(results, pairs)
+    report = {"machine": machine(), "rows_file": str(rows_path), "rows": results, "pairs": paired}
     output.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(output.with_suffix(".json"), report)
     lines = [
@@ -437,6 +506,7 @@ def table(
               "not evaluate after the last epoch); * a run stopped by `--max-minutes` before its last epoch, "
               "scored with its best model so far.", ""]
     lines += curve_table(results)
+    lines += paired_table(paired)
     lines += ["Commands, one per run:", ""]
     for e in results:
         for r in e["runs"]:

@@ -150,6 +150,47 @@ def test_table_gives_learning_curves_from_the_training_logs(tmp_path):
     assert "| pmei-webnlg | rel_exact_f | 40.0 (1) | - |" in md
 
 
+def test_table_pairs_rows_seed_by_seed_at_equal_epochs(tmp_path):
+    runs = tmp_path / "runs"
+    for row in ("pmei-webnlg", "mtl-webnlg"):
+        for seed in (0, 1):
+            fake_run(runs / row / f"seed{seed}", seed, 0.70, 0.69)
+    fake_run(runs / "mtl-webnlg" / "seed2", 2, 0.70, 0.69)  # no PMEI seed 2: left out of the pairs
+    line = "  {e}     {s}        1000.00        {f:.2f}        70.00        30.00   85.00    0.40\n"
+    logs = {  # rel_exact_f after epochs 1..5
+        ("pmei-webnlg", 0): [10, 30, 20, 40, 50],
+        ("pmei-webnlg", 1): [12, 33, 35, 36, 60],
+        ("mtl-webnlg", 0): [20, 35, 25, 25, 30],
+        ("mtl-webnlg", 1): [10, 31, 32, 34],  # stopped after 4 epochs
+        ("mtl-webnlg", 2): [90, 90, 90, 90, 90],
+    }
+    for (row, seed), scores in logs.items():
+        table = "".join(line.format(e=e, s=101 * e, f=f) for e, f in enumerate(scores, start=1))
+        (runs / row / f"seed{seed}" / "train.log").write_text(SPACY_LOG.split("  0       0")[0] + table)
+    bench.table(ROOT / "configs" / "benchmark-webnlg.yml", runs, tmp_path / "out")
+    report = json.loads((tmp_path / "out.json").read_text())
+    pair = next(p for p in report["pairs"] if (p["a"], p["b"]) == ("pmei-webnlg", "mtl-webnlg"))
+    assert pair["seeds"] == ["0", "1"]
+    # epoch 5: seed 0 only (MTL seed 1 never got there); MTL's best so far (35), not its last (30)
+    assert pair["by_epoch"]["5"]["diffs"] == {"0": pytest.approx(15.0)}
+    assert pair["by_epoch"]["5"]["std"] is None
+    md = (tmp_path / "out.md").read_text()
+    assert "| pmei-webnlg - mtl-webnlg | rel_exact_f | +15.0 (1) | - |" in md
+
+
+def test_rows_file_rejects_a_pair_it_cannot_compare(tmp_path):
+    rows = bench.read_rows(ROOT / "configs" / "benchmark-webnlg.yml")
+    assert ("pmei-webnlg", "mtl-webnlg") in bench.read_pairs(ROOT / "configs" / "benchmark-webnlg.yml", rows)
+    for pair in (["pmei-webnlg", "no-such-row"], ["pmei-webnlg", "pmei-webnlg_star"]):
+        path = tmp_path / "rows.yml"
+        srsly.write_yaml(path, {"pairs": [pair], "rows": [
+            {"name": "pmei-webnlg", "dataset": "webnlg"},
+            {"name": "pmei-webnlg_star", "dataset": "webnlg_star"},  # selects on partial F
+        ]})
+        with pytest.raises(SystemExit):
+            bench.read_pairs(path, bench.read_rows(path))
+
+
 def test_nyt_dev90_split_is_fixed_disjoint_and_complete(tmp_path):
     source = tmp_path / "data" / "nyt"
     source.mkdir(parents=True)
