@@ -82,6 +82,13 @@ def read_pairs(path: Path, rows: List[Dict[str, Any]]) -> List[Tuple[str, str]]:
     return pairs
 
 
+def finished_run(run_dir: Path) -> Optional[Dict[str, Any]]:
+    """A run's run.json if the run is done (trained and scored), else None."""
+    path = run_dir / "run.json"
+    record = srsly.read_json(path) if path.is_file() else {}
+    return record if record.get("status") == "done" else None
+
+
 def select_rows(rows: List[Dict[str, Any]], only: str) -> List[Dict[str, Any]]:
     """The rows named in --only (comma-separated; "" for all); an unknown name is fatal."""
     wanted = [name for name in only.split(",") if name]
@@ -229,9 +236,8 @@ def run(
         row_seeds = [int(s) for s in seeds.split(",") if s] or row["seeds"]
         for seed in row_seeds:
             out = runs_dir / row["name"] / f"seed{seed}"
-            record_path = out / "run.json"
-            if record_path.is_file() and srsly.read_json(record_path).get("status") == "done":
-                msg.info(f"{row['name']} seed {seed}: done already ({record_path})")
+            if finished_run(out):
+                msg.info(f"{row['name']} seed {seed}: done already ({out / 'run.json'})")
                 continue
             out.mkdir(parents=True, exist_ok=True)
             cmd = train_command(row, seed, out, gpu_id, max_epochs or None)
@@ -265,7 +271,7 @@ def run(
                 **score(out / "model-best", row["dataset"], gpu_id, seed, row["sample"], row["eval"]),
             }
             record["status"] = "done"
-            srsly.write_json(record_path, record)
+            srsly.write_json(out / "run.json", record)
             main = record["mean"]
             msg.good(
                 f"{row['name']} seed {seed}: exact F {100 * main['rel_exact_f']:.1f}, "
@@ -285,8 +291,8 @@ def rescore(
     for row in select_rows(read_rows(rows_path), only):
         for seed in row["seeds"]:
             path = runs_dir / row["name"] / f"seed{seed}" / "run.json"
-            record = srsly.read_json(path) if path.is_file() else {}
-            if record.get("status") != "done":
+            record = finished_run(path.parent)
+            if record is None:
                 continue
             before = record["mean"][row["select"]]
             record.update(score(path.parent / "model-best", row["dataset"], gpu_id, seed, row["sample"], row["eval"]))
@@ -434,10 +440,10 @@ def table(
         runs = []
         curves = {}
         for seed in row["seeds"]:
-            path = runs_dir / row["name"] / f"seed{seed}" / "run.json"
-            if path.is_file() and srsly.read_json(path).get("status") == "done":
-                record = srsly.read_json(path)
-                log = path.parent / "train.log"
+            run_dir = runs_dir / row["name"] / f"seed{seed}"
+            record = finished_run(run_dir)
+            if record is not None:
+                log = run_dir / "train.log"
                 if log.is_file():
                     log_text = log.read_text(encoding="utf-8")
                     curves[str(seed)] = learning_curve(log_text, row["select"])
@@ -604,8 +610,13 @@ def probe(
     only: str = typer.Option("", "--only", help="Comma-separated row names (default: all)"),
     thresholds: str = typer.Option("0.3,0.4,0.5,0.6,0.7", "--thresholds", help="Thresholds to score at"),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, -1 for the CPU"),
+    force: bool = typer.Option(False, "--force", help="Probe finished runs again, ignoring their probe.json"),
 ) -> None:
-    """Dev-only diagnostics of the finished runs' best models: thresholds, early heads, blanked early predictions."""
+    """Dev-only diagnostics of the finished runs' best models: thresholds, early heads, blanked early predictions.
+
+    A finished run's findings are kept in its probe.json (with the thresholds they were
+    taken at) and read back next time; a run still training is probed afresh each time.
+    """
     values = [float(t) for t in thresholds.split(",") if t]
     results = []
     for row in select_rows(read_rows(rows_path), only):
@@ -613,8 +624,16 @@ def probe(
             run_dir = runs_dir / row["name"] / f"seed{seed}"
             if not (run_dir / "model-best" / "meta.json").is_file():
                 continue
-            msg.info(f"{row['name']} seed {seed}")
-            found = probe_run(run_dir / "model-best", row["dataset"], row["select"], values, gpu_id)
+            finished = finished_run(run_dir) is not None
+            cache = run_dir / "probe.json"
+            if finished and not force and cache.is_file() and srsly.read_json(cache).get("thresholds") == values:
+                msg.info(f"{row['name']} seed {seed}: kept from {cache}")
+                found = srsly.read_json(cache)["found"]
+            else:
+                msg.info(f"{row['name']} seed {seed}")
+                found = probe_run(run_dir / "model-best", row["dataset"], row["select"], values, gpu_id)
+                if finished:
+                    srsly.write_json(cache, {"thresholds": values, "found": found})
             results.append({"row": row["name"], "seed": seed, "variant": row["variant"], "select": row["select"], **found})
     output.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(output.with_suffix(".json"), {"machine": machine(), "rows_file": str(rows_path), "runs": results})

@@ -211,6 +211,37 @@ def test_nyt_dev90_split_is_fixed_disjoint_and_complete(tmp_path):
     assert cuts[0] == cuts[1]
 
 
+def test_probe_keeps_finished_runs_findings_and_probes_the_rest(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    fake_run(runs / "pmei-webnlg" / "seed0", 0, 0.70, 0.69)
+    (runs / "pmei-webnlg" / "seed1" / "model-best").mkdir(parents=True)  # still training: no run.json
+    for seed in (0, 1):
+        (runs / "pmei-webnlg" / f"seed{seed}" / "model-best").mkdir(exist_ok=True)
+        (runs / "pmei-webnlg" / f"seed{seed}" / "model-best" / "meta.json").write_text("{}")
+    probed = []
+
+    def fake_probe_run(model_dir, ds, key, thresholds, gpu_id):
+        probed.append(model_dir.parent.name)
+        return {"threshold": {f"{t:g}": {"p": 1.0, "r": 1.0, "f": float(len(probed)), "ents_f": 1.0}
+                              for t in thresholds}}
+
+    monkeypatch.setattr(bench, "probe_run", fake_probe_run)
+
+    def probe(**kwargs):
+        bench.probe(ROOT / "configs" / "benchmark-webnlg.yml", runs, tmp_path / "out", only="pmei-webnlg",
+                    **{"thresholds": "0.5", "gpu_id": -1, "force": False, **kwargs})
+        return {r["seed"]: r["threshold"]["0.5"]["f"] for r in json.loads((tmp_path / "out.json").read_text())["runs"]}
+
+    assert probe() == {0: 1.0, 1: 2.0} and probed == ["seed0", "seed1"]
+    # the finished run's findings are read back; the run still training is probed again
+    assert probe() == {0: 1.0, 1: 3.0} and probed[2:] == ["seed1"]
+    assert not (runs / "pmei-webnlg" / "seed1" / "probe.json").exists()
+    # other thresholds, or --force, probe the finished run again
+    probe(thresholds="0.4,0.5")
+    assert probed[3:] == ["seed0", "seed1"]
+    assert probe(force=True)[0] == 6.0
+
+
 @pytest.mark.parametrize("variant", [v for v in VARIANTS if VARIANTS[v]["early"]])
 def test_probe_hooks_swap_and_blank_the_early_predictions(variant):
     """`probe`'s two interventions do what its table says, for every variant with early heads."""
