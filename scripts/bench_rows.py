@@ -626,14 +626,16 @@ def probe(
                 continue
             finished = finished_run(run_dir) is not None
             cache = run_dir / "probe.json"
-            if finished and not force and cache.is_file() and srsly.read_json(cache).get("thresholds") == values:
+            # as text: a float list need not read back equal (0.3 is written 0.30000000000000004)
+            asked = [f"{t:g}" for t in values]
+            if finished and not force and cache.is_file() and srsly.read_json(cache).get("thresholds") == asked:
                 msg.info(f"{row['name']} seed {seed}: kept from {cache}")
                 found = srsly.read_json(cache)["found"]
             else:
                 msg.info(f"{row['name']} seed {seed}")
                 found = probe_run(run_dir / "model-best", row["dataset"], row["select"], values, gpu_id)
                 if finished:
-                    srsly.write_json(cache, {"thresholds": values, "found": found})
+                    srsly.write_json(cache, {"thresholds": asked, "found": found})
             results.append({"row": row["name"], "seed": seed, "variant": row["variant"], "select": row["select"], **found})
     output.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(output.with_suffix(".json"), {"machine": machine(), "rows_file": str(rows_path), "runs": results})

@@ -229,7 +229,7 @@ def test_probe_keeps_finished_runs_findings_and_probes_the_rest(tmp_path, monkey
 
     def probe(**kwargs):
         bench.probe(ROOT / "configs" / "benchmark-webnlg.yml", runs, tmp_path / "out", only="pmei-webnlg",
-                    **{"thresholds": "0.5", "gpu_id": -1, "force": False, **kwargs})
+                    **{"thresholds": "0.3,0.5,0.7", "gpu_id": -1, "force": False, **kwargs})
         return {r["seed"]: r["threshold"]["0.5"]["f"] for r in json.loads((tmp_path / "out.json").read_text())["runs"]}
 
     assert probe() == {0: 1.0, 1: 2.0} and probed == ["seed0", "seed1"]
@@ -237,7 +237,7 @@ def test_probe_keeps_finished_runs_findings_and_probes_the_rest(tmp_path, monkey
     assert probe() == {0: 1.0, 1: 3.0} and probed[2:] == ["seed1"]
     assert not (runs / "pmei-webnlg" / "seed1" / "probe.json").exists()
     # other thresholds, or --force, probe the finished run again
-    probe(thresholds="0.4,0.5")
+    probe(thresholds="0.4,0.5,0.7")
     assert probed[3:] == ["seed0", "seed1"]
     assert probe(force=True)[0] == 6.0
 
