@@ -348,19 +348,27 @@ def best_by(curve: List[Dict[str, Any]], epoch: int) -> Optional[float]:
     return max(p["score"] for p in curve if p["epoch"] <= epoch)
 
 
+def checkpoint_header(intro: str, first: str) -> List[str]:
+    """The head of a Markdown table with a column per checkpoint epoch."""
+    return [
+        intro,
+        "",
+        f"| {first} | score | " + " | ".join(f"{n}" for n in CHECKPOINTS) + " |",
+        "|---|---|" + "---|" * len(CHECKPOINTS),
+    ]
+
+
 def curve_table(results: List[Dict[str, Any]]) -> List[str]:
     """Markdown: best dev score so far at fixed epochs, mean over the seeds that got there."""
     rows = [e for e in results if any(e["curves"].values())]
     if not rows:
         return []
-    lines = [
+    lines = checkpoint_header(
         "Learning curves: the best dev score so far (the row's selection score, predicting with the mean) "
         "after N complete epochs, mean over the seeds that got there (their number in brackets where "
         "fewer than the row's runs). Rows compare at equal training, whatever their time limits.",
-        "",
-        "| row | score | " + " | ".join(f"{n}" for n in CHECKPOINTS) + " |",
-        "|---|---|" + "---|" * len(CHECKPOINTS),
-    ]
+        "row",
+    )
     for e in rows:
         cells = []
         for n in CHECKPOINTS:
@@ -406,13 +414,11 @@ def paired_table(paired: List[Dict[str, Any]]) -> List[str]:
     """Markdown for paired_curves: signed mean ± spread (seeds) per checkpoint."""
     if not any(p["by_epoch"] for p in paired):
         return []
-    lines = [
+    lines = checkpoint_header(
         "Paired by seed: A - B in the best dev score so far after N complete epochs, mean ± sample "
         "standard deviation over the seeds both rows ran and both got to N (their number in brackets).",
-        "",
-        "| A - B | score | " + " | ".join(f"{n}" for n in CHECKPOINTS) + " |",
-        "|---|---|" + "---|" * len(CHECKPOINTS),
-    ]
+        "A - B",
+    )
     for p in paired:
         cells = []
         for n in CHECKPOINTS:
