@@ -624,6 +624,8 @@ def probe(
     taken at) and read back next time; a run still training is probed afresh each time.
     """
     values = [float(t) for t in thresholds.split(",") if t]
+    # kept as text: a float list need not read back equal (0.3 is read as 0.30000000000000004)
+    asked = [f"{t:g}" for t in values]
     results = []
     for row in select_rows(read_rows(rows_path), only):
         for seed in row["seeds"]:
@@ -632,11 +634,10 @@ def probe(
                 continue
             finished = finished_run(run_dir) is not None
             cache = run_dir / "probe.json"
-            # as text: a float list need not read back equal (0.3 is written 0.30000000000000004)
-            asked = [f"{t:g}" for t in values]
-            if finished and not force and cache.is_file() and srsly.read_json(cache).get("thresholds") == asked:
+            kept = srsly.read_json(cache) if finished and not force and cache.is_file() else {}
+            if kept.get("thresholds") == asked:
                 msg.info(f"{row['name']} seed {seed}: kept from {cache}")
-                found = srsly.read_json(cache)["found"]
+                found = kept["found"]
             else:
                 msg.info(f"{row['name']} seed {seed}")
                 found = probe_run(run_dir / "model-best", row["dataset"], row["select"], values, gpu_id)
