@@ -290,14 +290,14 @@ def rescore(
     """Score the finished runs' best models again (after a scorer fix), keeping everything else."""
     for row in select_rows(read_rows(rows_path), only):
         for seed in row["seeds"]:
-            path = runs_dir / row["name"] / f"seed{seed}" / "run.json"
-            record = finished_run(path.parent)
+            run_dir = runs_dir / row["name"] / f"seed{seed}"
+            record = finished_run(run_dir)
             if record is None:
                 continue
             before = record["mean"][row["select"]]
-            record.update(score(path.parent / "model-best", row["dataset"], gpu_id, seed, row["sample"], row["eval"]))
+            record.update(score(run_dir / "model-best", row["dataset"], gpu_id, seed, row["sample"], row["eval"]))
             record["rescored"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-            srsly.write_json(path, record)
+            srsly.write_json(run_dir / "run.json", record)
             after = record["mean"][row["select"]]
             msg.good(f"{row['name']} seed {seed}: {row['select']} {100 * before:.2f} -> {100 * after:.2f}")
 
@@ -332,10 +332,12 @@ def spread(values: List[float]) -> Dict[str, Optional[float]]:
     }
 
 
-def fmt(stat: Optional[Dict[str, Any]]) -> str:
+def fmt(stat: Optional[Dict[str, Any]], signed: bool = False) -> str:
+    """A spread() as "mean ± std" (the mean alone for one run; signed: "+0.5" for differences)."""
     if not stat:
         return "-"
-    return f"{stat['mean']:.1f}" + (f" ± {stat['std']:.1f}" if stat["std"] is not None else "")
+    mean = f"{stat['mean']:+.1f}" if signed else f"{stat['mean']:.1f}"
+    return mean + (f" ± {stat['std']:.1f}" if stat["std"] is not None else "")
 
 
 CHECKPOINTS = (5, 10, 20, 30, 40, 50, 60, 80, 99)
@@ -423,11 +425,7 @@ def paired_table(paired: List[Dict[str, Any]]) -> List[str]:
         cells = []
         for n in CHECKPOINTS:
             stat = p["by_epoch"].get(str(n))
-            if stat is None:
-                cells.append("-")
-                continue
-            spread_text = f" ± {stat['std']:.1f}" if stat["std"] is not None else ""
-            cells.append(f"{stat['mean']:+.1f}{spread_text} ({len(stat['diffs'])})")
+            cells.append(f"{fmt(stat, signed=True)} ({len(stat['diffs'])})" if stat else "-")
         lines.append(f"| {p['a']} - {p['b']} | {p['select']} | " + " | ".join(cells) + " |")
     return lines + [""]
 
