@@ -268,6 +268,7 @@ def run(
                 "train_seconds": round(seconds, 1),
                 **last_step(log_text),
                 "stopped": stopped,
+                "machine": machine(),
                 **score(out / "model-best", row["dataset"], gpu_id, seed, row["sample"], row["eval"]),
             }
             record["status"] = "done"
@@ -319,6 +320,20 @@ def machine() -> Dict[str, Any]:
         "torch": torch.__version__,
         "spacy": spacy.__version__,
     }
+
+
+def describe_machine(m: Dict[str, Any]) -> str:
+    return f"{m['cpu']}, {m['cores']} cores, GPU {m['gpu'] or 'none'}, torch {m['torch']}"
+
+
+def run_machines(results: List[Dict[str, Any]]) -> List[str]:
+    """Where the runs trained, for the runs that recorded it (a line per machine)."""
+    where: Dict[str, List[str]] = {}
+    for e in results:
+        for r in e["runs"]:
+            if r.get("machine"):
+                where.setdefault(describe_machine(r["machine"]), []).append(f"{e['row']} seed {r['seed']}")
+    return [f"Trained on {m}: {', '.join(runs)}." for m, runs in where.items()] + ([""] if where else [])
 
 
 def spread(values: List[float]) -> Dict[str, Optional[float]]:
@@ -490,10 +505,9 @@ def table(
         "eval split (test where its file is there, dev otherwise: see the split column). "
         "F (all gold) also counts the gold triples the converter could not place as missed.",
         "",
-        f"Machine of the table: {report['machine']['cpu']}, {report['machine']['cores']} cores, "
-        f"GPU {report['machine']['gpu'] or 'none'}, torch {report['machine']['torch']}, "
-        f"spaCy {report['machine']['spacy']}.",
+        f"Machine of the table: {describe_machine(report['machine'])}, spaCy {report['machine']['spacy']}.",
         "",
+        *run_machines(results),
         "| row | split | seeds | exact P | exact R | exact F | exact F (all gold) | partial P | partial R "
         "| partial F | partial F (all gold) | paper F | mean - sample | epochs | train min |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",

@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 import pytest
 import srsly
@@ -98,7 +99,7 @@ def test_learning_curve_reads_spacys_training_table():
     assert bench.learning_curve("no table here", "rel_exact_f") == []
 
 
-def fake_run(path: Path, seed: int, exact_f: float, sample_f: float) -> None:
+def fake_run(path: Path, seed: int, exact_f: float, sample_f: float, gpu: Optional[str] = None) -> None:
     scores = {key: 0.5 for key in bench.KEYS}
     scores.update(rel_exact_f=exact_f, eval_split="dev", rel_exact_f_all=exact_f - 0.01)
     sample = dict(scores, rel_exact_f=sample_f)
@@ -107,14 +108,15 @@ def fake_run(path: Path, seed: int, exact_f: float, sample_f: float) -> None:
         path / "run.json",
         {"row": "pmei-webnlg", "seed": seed, "command": f"python -m spacy train seed {seed}",
          "train_seconds": 600.0, "epochs": 10, "steps": 1000, "stopped": None,
-         "mean": scores, "sample": sample, "status": "done"},
+         "mean": scores, "sample": sample, "status": "done",
+         "machine": {"cpu": "Test CPU", "cores": 16, "gpu": gpu, "torch": "2.11.0"}},
     )
 
 
 def test_table_gives_mean_and_spread_over_seeds(tmp_path):
     runs = tmp_path / "runs"
     fake_run(runs / "pmei-webnlg" / "seed0", 0, 0.70, 0.69)
-    fake_run(runs / "pmei-webnlg" / "seed1", 1, 0.74, 0.70)
+    fake_run(runs / "pmei-webnlg" / "seed1", 1, 0.74, 0.70, gpu="NVIDIA H100 80GB HBM3")
     (runs / "pmei-webnlg" / "seed2").mkdir(parents=True)  # unfinished: no run.json
     bench.table(ROOT / "configs" / "benchmark-webnlg.yml", runs, tmp_path / "out")
     report = json.loads((tmp_path / "out.json").read_text())
@@ -130,6 +132,9 @@ def test_table_gives_mean_and_spread_over_seeds(tmp_path):
     assert "| pmei-webnlg | dev | 2/3 | 50.0 ± 0.0 | 50.0 ± 0.0 | 72.0 ± 2.8 | 71.0 ± 2.8 |" in md
     assert "`python -m spacy train seed 1`" in md
     assert report["machine"]["cores"] >= 1
+    # each run says where it trained, whatever machine writes the table
+    assert "Trained on Test CPU, 16 cores, GPU none, torch 2.11.0: pmei-webnlg seed 0." in md
+    assert "Trained on Test CPU, 16 cores, GPU NVIDIA H100 80GB HBM3, torch 2.11.0: pmei-webnlg seed 1." in md
 
 
 def test_table_gives_learning_curves_from_the_training_logs(tmp_path):
