@@ -582,6 +582,58 @@ def blank_early(network: Any) -> Iterator[None]:
             hook.remove()
 
 
+@contextmanager
+def map_stats(network: Any) -> Iterator[Dict[str, Dict[str, float]]]:
+    """Within: gather, per stochastic map, how its posterior sits against its prior.
+
+    Yields a dict filled on exit, per map ("e", "r"): "kl_per_word" (KL summed over
+    dimensions, averaged over real words), "prior_var_min" and "prior_var_tiny" (the
+    share of the prior's variances below 1e-6, where a small move of the posterior's
+    mean costs (mu - prior_mu)^2 / var in the KL). Measured from the inputs the maps
+    get, whether the network predicts with the mean or with a sample; maps without a
+    prior (deterministic ones) are left out.
+    """
+    import torch
+
+    from spacy_pmei.pytorch_pmei import gaussian_kl
+
+    totals: Dict[str, Dict[str, float]] = {}
+
+    def gather(name: str) -> Any:
+        def hook(module: Any, args: tuple, result: Any) -> None:
+            h, y, mask = args
+            with torch.no_grad():
+                mu, var, prior_mu, prior_var = module.gaussians(h, y)
+                kl = gaussian_kl(mu, var, prior_mu, prior_var).sum(-1)[mask]
+                prior_var = prior_var[mask]
+            t = totals.setdefault(name, {"kl": 0.0, "words": 0, "min": float("inf"), "tiny": 0, "n": 0})
+            t["kl"] += float(kl.sum())
+            t["words"] += int(kl.numel())
+            t["min"] = min(t["min"], float(prior_var.min())) if prior_var.numel() else t["min"]
+            t["tiny"] += int((prior_var < 1e-6).sum())
+            t["n"] += int(prior_var.numel())
+
+        return hook
+
+    hooks = [
+        sm.register_forward_hook(gather(name))
+        for name, sm in (("e", network.map_e), ("r", network.map_r))
+        if sm is not None and sm.stochastic
+    ]
+    found: Dict[str, Dict[str, float]] = {}
+    try:
+        yield found
+    finally:
+        for hook in hooks:
+            hook.remove()
+        for name, t in totals.items():
+            found[name] = {
+                "kl_per_word": round(t["kl"] / max(t["words"], 1), 2),
+                "prior_var_min": float(f"{t['min']:.3g}"),
+                "prior_var_tiny": round(t["tiny"] / max(t["n"], 1), 6),
+            }
+
+
 def probe_run(model_dir: Path, ds: str, key: str, thresholds: List[float], gpu_id: int) -> Dict[str, Any]:
     """Diagnostics on dev for one model: what decides its score, beside its own setting.
 
@@ -589,8 +641,11 @@ def probe_run(model_dir: Path, ds: str, key: str, thresholds: List[float], gpu_i
     - "early": the early heads' own predictions (y'_e, y'_r), decoded as if they were
       the final ones: how much the second stage adds;
     - "blank": the final heads with the early predictions blanked (every word tagged O
-      with certainty, no relation anywhere): how much the final heads lean on them.
-    The last two only for variants with early predictions.
+      with certainty, no relation anywhere): how much the final heads lean on them;
+    - "maps": per stochastic map, its KL per word and how small its prior's variances
+      get (`map_stats`), taken while scoring "own".
+    The last three only for variants with early predictions ("maps" only for those
+    with stochastic maps).
     """
     from spacy_pmei.architectures import get_network
 
@@ -612,7 +667,10 @@ def probe_run(model_dir: Path, ds: str, key: str, thresholds: List[float], gpu_i
     pipe.cfg["threshold"] = base
     if not network.early:
         return out
-    out["own"] = measure()
+    with map_stats(network) as maps:
+        out["own"] = measure()
+    if maps:
+        out["maps"] = maps
     with early_as_final(network):
         out["early"] = measure()
     with blank_early(network):
@@ -662,20 +720,30 @@ def probe(
         "Dev-only diagnostics of each run's best model (scores in percent, the row's selection "
         "score: exact match on WebNLG, partial on WebNLG*). F at each threshold; for variants with "
         "early predictions also the early heads' own P/R/F and the final heads' with the early "
-        "predictions blanked (all O, no relation).",
+        "predictions blanked (all O, no relation); for stochastic maps their KL per word and the "
+        "share of their prior's variances below 1e-6.",
         "",
-        "| row | seed | " + " | ".join(f"F@{t:g}" for t in values) + " | early P/R/F | final P/R/F | blanked P/R/F |",
-        "|---|---|" + "---|" * len(values) + "---|---|---|",
+        "| row | seed | " + " | ".join(f"F@{t:g}" for t in values)
+        + " | early P/R/F | final P/R/F | blanked P/R/F | KL per word e / r | prior var < 1e-6 e / r |",
+        "|---|---|" + "---|" * len(values) + "---|---|---|---|---|",
     ]
 
     def prf(s: Optional[Dict[str, float]]) -> str:
         return f"{s['p']:.1f} / {s['r']:.1f} / {s['f']:.1f}" if s else "-"
 
+    def maps(r: Dict[str, Any], what: str) -> str:
+        found = r.get("maps")
+        if not found:
+            return "-"
+        if what == "kl":
+            return " / ".join(f"{found[k]['kl_per_word']:.1f}" if k in found else "-" for k in "er")
+        return " / ".join(f"{100 * found[k]['prior_var_tiny']:.2f}%" if k in found else "-" for k in "er")
+
     for r in results:
         lines.append(
             f"| {r['row']} | {r['seed']} | "
             + " | ".join(f"{r['threshold'][f'{t:g}']['f']:.1f}" for t in values)
-            + f" | {prf(r.get('early'))} | {prf(r.get('own'))} | {prf(r.get('blank'))} |"
+            + f" | {prf(r.get('early'))} | {prf(r.get('own'))} | {prf(r.get('blank'))} | {maps(r, 'kl')} | {maps(r, 'tiny')} |"
         )
     output.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     msg.good(f"Wrote {output.with_suffix('.json')} and {output.with_suffix('.md')}")

@@ -109,6 +109,26 @@ class StochasticMap(nn.Module):
             return flat.reshape(B, n, D)
         return layer(h if y is None else torch.cat([y, h], dim=-1))
 
+    def gaussians(self, h: Tensor, y: Optional[Tensor]) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The posterior's and the prior's means and variances, each B x n x D.
+
+        Only for a stochastic map. The prior sees y' with gradients stopped; with no y'
+        (MTL_SM) it is N(0, I).
+        """
+        assert self.sigma is not None
+        mu = self._post(self.mu, h, y)
+        s = self._post(self.sigma, h, y)
+        var = s * s + VAR_EPS
+        if self.prior_mu is not None and self.prior_sigma is not None and y is not None:
+            y_stop = y.detach()
+            prior_mu = self.prior_mu(y_stop)
+            prior_s = self.prior_sigma(y_stop)
+            prior_var = prior_s * prior_s + VAR_EPS
+        else:
+            prior_mu = torch.zeros_like(mu)
+            prior_var = torch.ones_like(var)
+        return mu, var, prior_mu, prior_var
+
     def forward(
         self, h: Tensor, y: Optional[Tensor], mask: Tensor
     ) -> Tuple[Tensor, Optional[Tensor]]:
@@ -119,26 +139,21 @@ class StochasticMap(nn.Module):
         mask (Tensor): B x n bool, True for real words.
         RETURNS (Tuple[Tensor, Optional[Tensor]]): T (B x n x D) and the KL sum, or None.
         """
-        mu = self._post(self.mu, h, y)
         if not self.stochastic or not (self.training or self.sample_in_eval):
             # Predicting with the mean needs neither sigma nor the prior nor the KL.
-            return mu, None
-        s = self._post(self.sigma, h, y)
-        var = s * s + VAR_EPS
+            return self._post(self.mu, h, y), None
+        mu, var, prior_mu, prior_var = self.gaussians(h, y)
         t = mu + var.sqrt() * torch.randn_like(mu)
-        if self.prior_mu is not None:
-            y_stop = y.detach()  # the prior sees y' with gradients stopped
-            prior_mu = self.prior_mu(y_stop)
-            prior_s = self.prior_sigma(y_stop)
-            prior_var = prior_s * prior_s + VAR_EPS
-        else:
-            prior_mu = torch.zeros_like(mu)
-            prior_var = torch.ones_like(var)
-        kl = 0.5 * (
-            torch.log(prior_var) - torch.log(var) + (var + (mu - prior_mu) ** 2) / prior_var - 1.0
-        )
+        kl = gaussian_kl(mu, var, prior_mu, prior_var)
         kl = (kl * mask.unsqueeze(-1).to(kl.dtype)).sum()
         return t, kl
+
+
+def gaussian_kl(mu: Tensor, var: Tensor, prior_mu: Tensor, prior_var: Tensor) -> Tensor:
+    """KL(N(mu, var) || N(prior_mu, prior_var)) per element, for diagonal Gaussians."""
+    return 0.5 * (
+        torch.log(prior_var) - torch.log(var) + (var + (mu - prior_mu) ** 2) / prior_var - 1.0
+    )
 
 
 class PMEINetwork(nn.Module):

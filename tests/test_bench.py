@@ -281,6 +281,40 @@ def test_probe_hooks_swap_and_blank_the_early_predictions(variant):
         assert torch.equal(net(H, mask)[1], certain[1])
 
 
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_map_stats_measure_the_kl_the_loss_sees_and_tiny_prior_variances(variant):
+    """`probe`'s KL per word is the KL the training loss gets, over real words only."""
+    import torch
+
+    from spacy_pmei.pytorch_pmei import PMEINetwork
+
+    torch.manual_seed(0)
+    net = PMEINetwork(width=8, n_tags=5, n_rels=3, variant=variant).eval()
+    H = torch.randn(2, 6, 8)
+    mask = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
+    net.set_sample_in_eval(True)
+    with torch.no_grad(), bench.map_stats(net) as found:
+        out = net(H, mask)
+    stochastic = [k for k, sm in (("e", net.map_e), ("r", net.map_r)) if sm is not None and sm.stochastic]
+    assert sorted(found) == stochastic
+    for k, kl in zip("er", out[4:]):
+        if k in found:
+            assert found[k]["kl_per_word"] == pytest.approx(float(kl) / 10, rel=1e-4, abs=0.01)
+            assert found[k]["prior_var_tiny"] < 1.0
+    if net.map_r is not None and net.map_r.prior_sigma is not None:
+        # a prior whose sigma branch outputs 0 everywhere has the floor variance, 1e-8
+        last = net.map_r.prior_sigma[-1]
+        with torch.no_grad():
+            last.weight.zero_()
+            last.bias.zero_()
+        net.set_sample_in_eval(False)  # measured from the maps' inputs, mean or sample
+        with torch.no_grad(), bench.map_stats(net) as found:
+            net(H, mask)
+        assert found["r"]["prior_var_tiny"] == 1.0
+        assert found["r"]["prior_var_min"] == pytest.approx(1e-8)
+        assert found["e"]["prior_var_tiny"] < 1.0
+
+
 @pytest.mark.slow
 def test_runner_trains_scores_tables_and_packages(tmp_path, monkeypatch):
     """One row on the bundled sample with the tiny config, end to end, as project.yml runs it."""
