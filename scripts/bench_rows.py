@@ -590,8 +590,8 @@ def map_stats(network: Any) -> Iterator[Dict[str, Dict[str, float]]]:
     dimensions, averaged over real words), "prior_var_min" and "prior_var_tiny" (the
     share of the prior's variances below 1e-6, where a small move of the posterior's
     mean costs (mu - prior_mu)^2 / var in the KL). Measured from the inputs the maps
-    get, whether the network predicts with the mean or with a sample; maps without a
-    prior (deterministic ones) are left out.
+    get, whether the network predicts with the mean or with a sample; deterministic
+    maps (PMEI w/o SM) are left out.
     """
     import torch
 
