@@ -7,6 +7,7 @@ Called by project.yml (benchmark-webnlg):
     python scripts/bench_rows.py package ROWS ROW --runs-dir DIR --output-dir OUT --name NAME
     python scripts/bench_rows.py probe ROWS --runs-dir DIR --output PREFIX [--only NAMES]
     python scripts/bench_rows.py rescore ROWS --runs-dir DIR [--only NAMES]
+    python scripts/bench_rows.py trace RUN_DIR --output DIR --max-steps N [--overrides JSON]
 
 A row is a dataset, a config, a model variant and a list of seeds (see
 configs/benchmark-webnlg.yml). Each (row, seed) is one `spacy train` run: the
@@ -24,6 +25,8 @@ exact command of each run, training time, the machine, and learning curves
 rows file's `pairs` the difference of two rows seed by seed at equal epochs. `probe`
 looks into the finished models on dev only: the score at other thresholds, the
 early heads' own score, and the final heads' with the early predictions blanked.
+`trace` trains one run again, step for step, logging each update's loss terms and
+gradient norm: to see what sets off a spike in the training loss.
 """
 
 import json
@@ -589,7 +592,8 @@ def map_stats(network: Any) -> Iterator[Dict[str, Dict[str, float]]]:
     Yields a dict filled on exit, per map ("e", "r"): "kl_per_word" (KL summed over
     dimensions, averaged over real words), "prior_var_min" and "prior_var_tiny" (the
     share of the prior's variances below 1e-6, where a small move of the posterior's
-    mean costs (mu - prior_mu)^2 / var in the KL). Measured from the inputs the maps
+    mean costs (mu - prior_mu)^2 / var in the KL) and "quad_max" (the largest such
+    (mu - prior_mu)^2 / prior_var over real words and dimensions). Measured from the inputs the maps
     get, whether the network predicts with the mean or with a sample; deterministic
     maps (PMEI w/o SM) are left out.
     """
@@ -605,8 +609,10 @@ def map_stats(network: Any) -> Iterator[Dict[str, Dict[str, float]]]:
             with torch.no_grad():
                 mu, var, prior_mu, prior_var = module.gaussians(h, y)
                 kl = gaussian_kl(mu, var, prior_mu, prior_var).sum(-1)[mask]
+                quad = ((mu - prior_mu) ** 2 / prior_var)[mask]
                 prior_var = prior_var[mask]
-            t = totals.setdefault(name, {"kl": 0.0, "words": 0, "min": float("inf"), "tiny": 0, "n": 0})
+            t = totals.setdefault(name, {"kl": 0.0, "words": 0, "min": float("inf"), "tiny": 0, "n": 0, "quad": 0.0})
+            t["quad"] = max(t["quad"], float(quad.max())) if quad.numel() else t["quad"]
             t["kl"] += float(kl.sum())
             t["words"] += int(kl.numel())
             t["min"] = min(t["min"], float(prior_var.min())) if prior_var.numel() else t["min"]
@@ -631,6 +637,7 @@ def map_stats(network: Any) -> Iterator[Dict[str, Dict[str, float]]]:
                 "kl_per_word": round(t["kl"] / max(t["words"], 1), 2),
                 "prior_var_min": float(f"{t['min']:.3g}"),
                 "prior_var_tiny": round(t["tiny"] / max(t["n"], 1), 6),
+                "quad_max": float(f"{t['quad']:.3g}"),
             }
 
 
@@ -747,6 +754,126 @@ def probe(
         )
     output.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     msg.good(f"Wrote {output.with_suffix('.json')} and {output.with_suffix('.md')}")
+
+
+def train_overrides(command: str) -> Tuple[str, Dict[str, Any]]:
+    """The config path and the overrides of a run's `spacy train` command (run.json's "command")."""
+    import shlex
+
+    argv = shlex.split(command)
+    i = argv.index("train") + 1
+    config, overrides = argv[i], {}
+    args = argv[i + 1:]
+    for key, value in zip(args[0::2], args[1::2]):
+        if key in ("--output", "--gpu-id"):
+            continue
+        try:
+            overrides[key[2:]] = json.loads(value)
+        except ValueError:
+            overrides[key[2:]] = value
+    return config, overrides
+
+
+def loss_terms(pipe: Any, outputs: Any, supervised: Dict[int, float]) -> Dict[str, float]:
+    """The terms of eq. 15 for one batch, each weighted and scaled as get_loss sums them.
+
+    supervised (Dict[int, float]): The supervised losses get_loss computed, by the id
+        of the entity logits they were computed on.
+    """
+    cfg, scale = pipe.cfg, 1.0 / max(outputs.n_segments, 1)
+    terms = {"final": 0.0, "early": 0.0, "kl_e": 0.0, "kl_r": 0.0}
+    for block in outputs.blocks:
+        terms["final"] += supervised[id(block.ent_logits)]
+        if block.early_ent_logits is not None:
+            terms["early"] += cfg["alpha"] * supervised[id(block.early_ent_logits)]
+        if block.kl_e is not None:
+            terms["kl_e"] += cfg["beta_e"] * float(block.kl_e)
+            terms["kl_r"] += cfg["beta_r"] * float(block.kl_r)
+    return {k: v * scale for k, v in terms.items()}
+
+
+@app.command("trace")
+def trace(
+    run_dir: Path = typer.Argument(..., help="A run's folder (with its run.json), e.g. DIR/ROW/seed0"),
+    output: Path = typer.Option(..., "--output", help="Folder for trace.jsonl and the model trained again"),
+    max_steps: int = typer.Option(
+        ..., "--max-steps", help="training.max_steps: spaCy stops after update N (the first is 0)"
+    ),
+    overrides_json: str = typer.Option("{}", "--overrides", help="More config overrides, as JSON"),
+) -> None:
+    """Train a run again, in this process, logging every update's loss terms and gradients.
+
+    The run's own command (seed, config and overrides from its run.json), so on the same
+    machine, CPU and thread count it takes the same steps: the logging only reads
+    tensors. Each line of OUTPUT/trace.jsonl is one update: the loss and its terms of
+    eq. 15 (final heads, alpha * early heads, beta_e * KL_e, beta_r * KL_r), per stochastic
+    map the `map_stats` figures (its prior's smallest variance and the largest
+    (mu - prior_mu)^2 / prior_var), the gradient's norm over all PyTorch parameters and
+    the parameter with the largest. To find what sets off a spike in the training loss.
+    """
+    import torch
+    from spacy.cli.train import train as spacy_train
+
+    from spacy_pmei import pipeline
+    from spacy_pmei.architectures import get_network
+    from spacy_pmei.pipeline import PMEIRelations
+
+    record = srsly.read_json(run_dir / "run.json")
+    config, overrides = train_overrides(record["command"])
+    overrides.update({**json.loads(overrides_json), "training.max_steps": max_steps})
+    output.mkdir(parents=True, exist_ok=True)
+    log = (output / "trace.jsonl").open("w", encoding="utf8")
+    step: Dict[str, Any] = {"n": 0, "line": {}, "supervised": {}}
+    get_loss, update, finish_update = PMEIRelations.get_loss, PMEIRelations.update, PMEIRelations.finish_update
+    supervised_loss = pipeline.supervised_loss
+
+    def traced_supervised_loss(ops: Any, ent_logits: Any, *args: Any, **kwargs: Any) -> Any:
+        result = supervised_loss(ops, ent_logits, *args, **kwargs)
+        step["supervised"][id(ent_logits)] = float(result[0])
+        return result
+
+    def traced_get_loss(self: Any, examples: Any, outputs: Any) -> Any:
+        step["supervised"] = {}
+        loss, grads = get_loss(self, examples, outputs)
+        step["line"].update(loss=float(loss), **loss_terms(self, outputs, step["supervised"]))
+        return loss, grads
+
+    def traced_update(self: Any, examples: Any, **kwargs: Any) -> Any:
+        examples = list(examples)
+        step["line"] = {"step": step["n"], "docs": len(examples),
+                        "max_len": max((len(eg.reference) for eg in examples), default=0)}
+        with map_stats(get_network(self.model)) as maps:
+            losses = update(self, examples, **kwargs)
+        step["line"]["maps"] = maps
+        return losses
+
+    def traced_finish_update(self: Any, sgd: Any) -> None:
+        norms = {}
+        for node in self.model.walk():
+            for shim in node.shims:
+                module = getattr(shim, "_model", None)
+                if isinstance(module, torch.nn.Module):
+                    for name, param in module.named_parameters():
+                        if param.grad is not None:
+                            norms[name] = float(param.grad.norm())
+        line = step["line"]
+        line["grad_norm"] = sum(v * v for v in norms.values()) ** 0.5
+        line["grad_max"] = max(norms.items(), key=lambda kv: kv[1], default=(None, 0.0))
+        log.write(json.dumps(line) + "\n")
+        step["n"] += 1
+        finish_update(self, sgd)
+
+    pipeline.supervised_loss = traced_supervised_loss
+    PMEIRelations.get_loss = traced_get_loss
+    PMEIRelations.update = traced_update
+    PMEIRelations.finish_update = traced_finish_update
+    try:
+        spacy_train(config, output / "model", use_gpu=-1, overrides=overrides)
+    finally:
+        PMEIRelations.get_loss, PMEIRelations.update, PMEIRelations.finish_update = get_loss, update, finish_update
+        pipeline.supervised_loss = supervised_loss
+        log.close()
+    msg.good(f"{step['n']} updates traced: {output / 'trace.jsonl'}")
 
 
 @app.command("package")

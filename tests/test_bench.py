@@ -1,6 +1,7 @@
 """The accuracy benchmark's runner (scripts/bench_rows.py) and the NYT dev re-split."""
 import importlib.util
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -364,6 +365,22 @@ def test_runner_trains_scores_tables_and_packages(tmp_path, monkeypatch):
     assert probed["own"]["f"] == pytest.approx(100 * dev["mean"]["rel_exact_f"], abs=0.01)
     assert {"early", "blank"} <= set(probed)
     assert "| pmei-sample | 0 |" in (project / "metrics" / "probe.md").read_text()
+    # trace: the run trained again step for step, each update's loss split into its terms
+    run("scripts/bench_rows.py", "trace", "runs/pmei-sample/seed0", "--output", "traces/again", "--max-steps", "3")
+    lines = [json.loads(line) for line in (project / "traces" / "again" / "trace.jsonl").open()]
+    assert [line["step"] for line in lines] == [0, 1, 2, 3]  # spaCy's max_steps counts from 0
+    for line in lines:
+        assert line["loss"] == pytest.approx(sum(line[k] for k in ("final", "early", "kl_e", "kl_r")), rel=1e-5)
+        assert line["early"] > 0 and line["kl_e"] > 0 and line["kl_r"] > 0
+        assert line["maps"]["r"]["prior_var_min"] >= 1e-8 and line["maps"]["r"]["quad_max"] > 0
+        assert line["grad_norm"] >= line["grad_max"][1] > 0
+    train_log = (project / "runs" / "pmei-sample" / "seed0" / "train.log").read_text()
+    first = re.search(r"^\s*0\s+0\s+([\d.]+)", train_log, re.M)  # the loss of update 0
+    assert lines[0]["loss"] == pytest.approx(float(first.group(1)), abs=0.01)
+    run("scripts/bench_rows.py", "trace", "runs/pmei-sample/seed0", "--output", "traces/no_kl_r", "--max-steps", "1",
+        "--overrides", '{"components.pmei_relations.beta_r": 0}')
+    line = json.loads((project / "traces" / "no_kl_r" / "trace.jsonl").open().readline())
+    assert line["kl_r"] == 0 and line["kl_e"] == pytest.approx(lines[0]["kl_e"])
     env_out = run(
         "scripts/bench_rows.py", "package", "rows.yml", "pmei-sample", "--runs-dir", "runs",
         "--output-dir", "packages/bench", "--name", "en_pmei_sample",
