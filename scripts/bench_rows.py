@@ -7,7 +7,7 @@ Called by project.yml (benchmark-webnlg):
     python scripts/bench_rows.py package ROWS ROW --runs-dir DIR --output-dir OUT --name NAME
     python scripts/bench_rows.py probe ROWS --runs-dir DIR --output PREFIX [--only NAMES]
     python scripts/bench_rows.py rescore ROWS --runs-dir DIR [--only NAMES]
-    python scripts/bench_rows.py trace RUN_DIR --output DIR --max-steps N [--overrides JSON]
+    python scripts/bench_rows.py trace RUN_DIR --output DIR --max-steps N [--overrides JSON] [--prior-floor F]
 
 A row is a dataset, a config, a model variant and a list of seeds (see
 configs/benchmark-webnlg.yml). Each (row, seed) is one `spacy train` run: the
@@ -800,6 +800,9 @@ def trace(
         ..., "--max-steps", help="training.max_steps: spaCy stops after update N (the first is 0)"
     ),
     overrides_json: str = typer.Option("{}", "--overrides", help="More config overrides, as JSON"),
+    prior_floor: float = typer.Option(
+        0.0, "--prior-floor", help="An experiment: add this to each prior's variance (0: the model as it is)"
+    ),
 ) -> None:
     """Train a run again, in this process, logging every update's loss terms and gradients.
 
@@ -810,6 +813,8 @@ def trace(
     map the `map_stats` figures (its prior's smallest variance and the largest
     (mu - prior_mu)^2 / prior_var), the gradient's norm over all PyTorch parameters and
     the parameter with the largest. To find what sets off a spike in the training loss.
+    --prior-floor F trains with F added to the priors' variances (s^2 + 1e-8 + F), a
+    departure from the authors' code, to see whether a floor stops the spikes.
     """
     import torch
     from spacy.cli.train import train as spacy_train
@@ -817,6 +822,7 @@ def trace(
     from spacy_pmei import pipeline
     from spacy_pmei.architectures import get_network
     from spacy_pmei.pipeline import PMEIRelations
+    from spacy_pmei.pytorch_pmei import StochasticMap
 
     record = srsly.read_json(run_dir / "run.json")
     config, overrides = train_overrides(record["command"])
@@ -826,6 +832,11 @@ def trace(
     step: Dict[str, Any] = {"n": 0, "line": {}, "supervised": {}}
     get_loss, update, finish_update = PMEIRelations.get_loss, PMEIRelations.update, PMEIRelations.finish_update
     supervised_loss = pipeline.supervised_loss
+    gaussians = StochasticMap.gaussians
+
+    def floored_gaussians(self: Any, h: Any, y: Any) -> Any:
+        mu, var, prior_mu, prior_var = gaussians(self, h, y)
+        return mu, var, prior_mu, prior_var + prior_floor
 
     def traced_supervised_loss(ops: Any, ent_logits: Any, *args: Any, **kwargs: Any) -> Any:
         result = supervised_loss(ops, ent_logits, *args, **kwargs)
@@ -864,6 +875,8 @@ def trace(
         finish_update(self, sgd)
 
     pipeline.supervised_loss = traced_supervised_loss
+    if prior_floor:
+        StochasticMap.gaussians = floored_gaussians
     PMEIRelations.get_loss = traced_get_loss
     PMEIRelations.update = traced_update
     PMEIRelations.finish_update = traced_finish_update
@@ -872,6 +885,7 @@ def trace(
     finally:
         PMEIRelations.get_loss, PMEIRelations.update, PMEIRelations.finish_update = get_loss, update, finish_update
         pipeline.supervised_loss = supervised_loss
+        StochasticMap.gaussians = gaussians
         log.close()
     msg.good(f"{step['n']} updates traced: {output / 'trace.jsonl'}")
 
