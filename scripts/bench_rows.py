@@ -859,17 +859,19 @@ def trace(
         return losses
 
     def traced_finish_update(self: Any, sgd: Any) -> None:
-        norms = {}
+        squares, largest = 0.0, (None, 0.0)
         for node in self.model.walk():
             for shim in node.shims:
                 module = getattr(shim, "_model", None)
                 if isinstance(module, torch.nn.Module):
                     for name, param in module.named_parameters():
                         if param.grad is not None:
-                            norms[name] = float(param.grad.norm())
+                            norm = float(param.grad.norm())
+                            squares += norm * norm
+                            largest = max(largest, (name, norm), key=lambda kv: kv[1])
         line = step["line"]
-        line["grad_norm"] = sum(v * v for v in norms.values()) ** 0.5
-        line["grad_max"] = max(norms.items(), key=lambda kv: kv[1], default=(None, 0.0))
+        line["grad_norm"] = squares ** 0.5
+        line["grad_max"] = largest
         log.write(json.dumps(line) + "\n")
         step["n"] += 1
         finish_update(self, sgd)
