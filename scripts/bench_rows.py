@@ -757,21 +757,24 @@ def probe(
 
 
 def train_overrides(command: str) -> Tuple[str, Dict[str, Any]]:
-    """The config path and the overrides of a run's `spacy train` command (run.json's "command")."""
+    """The config path and the overrides of a run's `spacy train` command (run.json's "command").
+
+    The overrides are read by spaCy's own parser, as `spacy train` read them.
+    """
     import shlex
+
+    from spacy.cli._util import parse_config_overrides
 
     argv = shlex.split(command)
     i = argv.index("train") + 1
-    config, overrides = argv[i], {}
-    args = argv[i + 1:]
-    for key, value in zip(args[0::2], args[1::2]):
-        if key in ("--output", "--gpu-id"):
-            continue
-        try:
-            overrides[key[2:]] = json.loads(value)
-        except ValueError:
-            overrides[key[2:]] = value
-    return config, overrides
+    rest, overrides = argv[i + 1:], []
+    while rest:
+        arg = rest.pop(0)
+        if arg in ("--output", "--gpu-id"):  # train's own options, not the config's
+            rest.pop(0)
+        else:
+            overrides.append(arg)
+    return argv[i], parse_config_overrides(overrides)
 
 
 def loss_terms(pipe: Any, outputs: Any, supervised: Dict[int, float]) -> Dict[str, float]:
