@@ -60,6 +60,7 @@ def build_pmei_model(
     pair_width: Optional[int] = None,
     prior_width: Optional[int] = None,
     dropout: float = 0.1,
+    prior_var_floor: float = 1e-8,
 ) -> Model[List[Doc], PMEIOutput]:
     """Build the PMEI model over any token-vector layer.
 
@@ -73,12 +74,20 @@ def build_pmei_model(
     pair_width (Optional[int]): Hidden width of the pair MLPs; None = encoder width.
     prior_width (Optional[int]): Hidden width of the prior MLPs; None = encoder width.
     dropout (float): Dropout on H; nlp.update(drop=...) overrides it while training.
+    prior_var_floor (float): Added to the squared output of each stochastic map's prior
+        to make its variance. 1e-8 is the authors' code; a larger floor (1e-4) kept a
+        run at beta 1e-4 from the loss spikes a near-zero prior variance set off
+        (BENCHMARKS.md).
     RETURNS (Model[List[Doc], PMEIOutput]): The model.
     """
     from .pytorch_pmei import VARIANTS, Placeholder, deserialize_network, serialize_network
 
     if variant not in VARIANTS:
         raise ValueError(Errors.E004.format(variant=variant, options=", ".join(VARIANTS)))
+    if not prior_var_floor > 0:
+        raise ValueError(
+            Errors.E010.format(setting="prior_var_floor", value=prior_var_floor, why="it must be above 0")
+        )
     torch_layer = PyTorchWrapper_v3(
         Placeholder(),
         convert_inputs=_convert_inputs,
@@ -97,6 +106,7 @@ def build_pmei_model(
             "pair_width": pair_width,
             "prior_width": prior_width,
             "dropout_rate": dropout,
+            "prior_var_floor": float(prior_var_floor),
             "n_tags": None,
             "n_rels": None,
             "max_length": DEFAULT_MAX_LENGTH,
@@ -143,6 +153,7 @@ def _init(model: Model, X: Optional[List[Doc]] = None, Y: Any = None) -> None:
         pair_width=model.attrs["pair_width"],
         prior_width=model.attrs["prior_width"],
         dropout=model.attrs["dropout_rate"],
+        prior_var_floor=model.attrs["prior_var_floor"],
     )
     model.get_ref("torch").shims[0]._model = network.to(get_torch_default_device())
 

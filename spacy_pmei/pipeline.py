@@ -32,6 +32,7 @@ variant = "pmei"
 pair_width = null
 prior_width = null
 dropout = 0.1
+prior_var_floor = 1e-8
 
 [model.tok2vec]
 @architectures = "spacy.Tok2Vec.v2"

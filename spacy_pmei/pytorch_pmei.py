@@ -74,13 +74,23 @@ class StochasticMap(nn.Module):
     posterior "linear": mu, s = Linear([y' ; h]) (PMEI w/o GRU; with no y' it is
     Linear(h), the MTL_SM map, whose prior is N(0, I)).
     stochastic=False: t = GRUCell(y', h), no sigma, no prior, no KL (PMEI w/o SM).
+    The prior's variance is prior_s^2 + prior_var_floor (the authors' code: + 1e-8); the
+    posterior's is s^2 + 1e-8.
     """
 
     def __init__(
-        self, width: int, cond_width: int, prior_width: int, *, posterior: str, stochastic: bool
+        self,
+        width: int,
+        cond_width: int,
+        prior_width: int,
+        *,
+        posterior: str,
+        stochastic: bool,
+        prior_var_floor: float = VAR_EPS,
     ) -> None:
         super().__init__()
         self.posterior = posterior
+        self.prior_var_floor = prior_var_floor
         self.stochastic = stochastic
         self.cond_width = cond_width
         if posterior == "gru":
@@ -123,7 +133,7 @@ class StochasticMap(nn.Module):
             y_stop = y.detach()
             prior_mu = self.prior_mu(y_stop)
             prior_s = self.prior_sigma(y_stop)
-            prior_var = prior_s * prior_s + VAR_EPS
+            prior_var = prior_s * prior_s + self.prior_var_floor
         else:
             prior_mu = torch.zeros_like(mu)
             prior_var = torch.ones_like(var)
@@ -175,6 +185,7 @@ class PMEINetwork(nn.Module):
         pair_width: Optional[int] = None,
         prior_width: Optional[int] = None,
         dropout: float = 0.1,
+        prior_var_floor: float = VAR_EPS,
     ) -> None:
         super().__init__()
         self.config = {
@@ -185,6 +196,7 @@ class PMEINetwork(nn.Module):
             "pair_width": pair_width,
             "prior_width": prior_width,
             "dropout": dropout,
+            "prior_var_floor": prior_var_floor,
         }
         switches = VARIANTS[variant]
         pair_width = pair_width or width
@@ -204,7 +216,11 @@ class PMEINetwork(nn.Module):
                 cond_e = cond_r = n_rels + n_tags
             else:
                 cond_e, cond_r = n_tags, n_rels
-            kwargs = {"posterior": switches["posterior"], "stochastic": switches["stochastic"]}
+            kwargs = {
+                "posterior": switches["posterior"],
+                "stochastic": switches["stochastic"],
+                "prior_var_floor": prior_var_floor,
+            }
             self.map_e = StochasticMap(width, cond_e, prior_width, **kwargs)
             self.map_r = StochasticMap(width, cond_r, prior_width, **kwargs)
         self.ent = nn.Linear(width, n_tags)

@@ -292,3 +292,31 @@ def test_overwrite_ents_false_keeps_existing(trained_nlp):
     assert [(e.start, e.end, e.label_) for e in doc.ents] == [(0, 1, "MISC"), (5, 6, "LOC")]
     doc = pipe(trained_nlp.make_doc(text))
     assert [(e.start, e.end, e.label_) for e in doc.ents] == [(0, 2, "PER"), (5, 6, "LOC")]
+
+
+def test_prior_var_floor_setting():
+    # The prior's variance is s^2 + prior_var_floor: the default is the authors' 1e-8, a
+    # larger floor bounds it from below (and so the KL's (mu - prior_mu)^2 / prior_var).
+    assert spacy.blank("en").add_pipe("pmei_relations").model.attrs["prior_var_floor"] == 1e-8
+    for bad in (0.0, -1e-4):
+        with pytest.raises(ValueError, match=r"\[E010\].*prior_var_floor"):
+            small_nlp(model=dict(SMALL_MODEL, prior_var_floor=bad))
+    examples = [make_example(spacy.blank("en"), *d) for d in TRAIN_DATA]
+    stats = {}
+    for floor in (1e-8, 0.5):
+        nlp = small_nlp(model=dict(SMALL_MODEL, prior_var_floor=floor))
+        fix_random_seed(0)
+        nlp.initialize(lambda: examples)
+        network = get_network(nlp.get_pipe("pmei_relations").model)
+        assert network.config["prior_var_floor"] == floor
+        assert network.map_e.prior_var_floor == floor == network.map_r.prior_var_floor
+        H = torch.randn(2, 5, network.config["width"])
+        y = torch.rand(2, 5, network.map_r.cond_width)
+        with torch.no_grad():
+            mu, var, prior_mu, prior_var = network.map_r.gaussians(H, y)
+            prior_s = network.map_r.prior_sigma(y)
+        assert torch.allclose(prior_var, prior_s * prior_s + floor)
+        assert float(prior_var.min()) >= floor
+        stats[floor] = float(prior_var.min())
+    # same seed, same weights: only the floor moved the variance
+    assert stats[0.5] == pytest.approx(stats[1e-8] - 1e-8 + 0.5)

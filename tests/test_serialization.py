@@ -81,3 +81,29 @@ def test_reloaded_pipeline_keeps_training(trained_nlp, tmp_path):
     optimizer = nlp2.resume_training()
     losses = nlp2.update(examples, sgd=optimizer)
     assert 0 < losses["pmei_relations"] < 5
+
+
+def test_network_saved_before_prior_var_floor_loads_with_the_default(trained_nlp):
+    # Pipelines saved before the setting existed have no prior_var_floor in the network's
+    # config; they load with the authors' 1e-8 they were trained with.
+    import srsly
+    import torch
+
+    from spacy_pmei.pytorch_pmei import deserialize_network, serialize_network
+
+    network = get_network(trained_nlp.get_pipe("pmei_relations").model)
+    data = srsly.msgpack_loads(serialize_network(network))
+    del data["config"]["prior_var_floor"]
+    old = deserialize_network(None, srsly.msgpack_dumps(data), torch.device("cpu"))
+    assert old.config["prior_var_floor"] == 1e-8 == old.map_r.prior_var_floor
+
+
+def test_prior_var_floor_survives_a_roundtrip(tmp_path):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("pmei_relations", config={"model": dict(SMALL_MODEL, prior_var_floor=1e-4)})
+    nlp.initialize(lambda: [make_example(nlp, *d) for d in TRAIN_DATA])
+    nlp.to_disk(tmp_path / "nlp")
+    loaded = spacy.load(tmp_path / "nlp")
+    network = get_network(loaded.get_pipe("pmei_relations").model)
+    assert loaded.config["components"]["pmei_relations"]["model"]["prior_var_floor"] == 1e-4
+    assert network.config["prior_var_floor"] == 1e-4 == network.map_e.prior_var_floor
