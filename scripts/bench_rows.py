@@ -7,7 +7,7 @@ Called by project.yml (benchmark-webnlg):
     python scripts/bench_rows.py package ROWS ROW --runs-dir DIR --output-dir OUT --name NAME
     python scripts/bench_rows.py probe ROWS --runs-dir DIR --output PREFIX [--only NAMES]
     python scripts/bench_rows.py rescore ROWS --runs-dir DIR [--only NAMES]
-    python scripts/bench_rows.py trace RUN_DIR --output DIR --max-steps N [--overrides JSON] [--prior-floor F]
+    python scripts/bench_rows.py trace (RUN_DIR | --rows ROWS --row NAME [--seed S]) --output DIR --max-steps N [--overrides JSON]
 
 A row is a dataset, a config, a model variant and a list of seeds (see
 configs/benchmark-webnlg.yml). Each (row, seed) is one `spacy train` run: the
@@ -797,27 +797,32 @@ def loss_terms(pipe: Any, outputs: Any, supervised: Dict[int, float]) -> Dict[st
 
 @app.command("trace")
 def trace(
-    run_dir: Path = typer.Argument(..., help="A run's folder (with its run.json), e.g. DIR/ROW/seed0"),
+    run_dir: Optional[Path] = typer.Argument(
+        None, help="A run's folder (with its run.json), e.g. DIR/ROW/seed0; or give --rows and --row"
+    ),
     output: Path = typer.Option(..., "--output", help="Folder for trace.jsonl and the model trained again"),
+    rows_path: Optional[Path] = typer.Option(
+        None, "--rows", help="Without RUN_DIR: a rows file, to trace the run `run` would train for --row and --seed"
+    ),
+    row_name: str = typer.Option("", "--row", help="With --rows: the row's name"),
+    seed: int = typer.Option(0, "--seed", help="With --rows: the seed"),
     max_steps: int = typer.Option(
         ..., "--max-steps", help="training.max_steps: spaCy stops after update N (the first is 0)"
     ),
     overrides_json: str = typer.Option("{}", "--overrides", help="More config overrides, as JSON"),
-    prior_floor: float = typer.Option(
-        0.0, "--prior-floor", help="An experiment: add this to each prior's variance (0: the model as it is)"
-    ),
 ) -> None:
     """Train a run again, in this process, logging every update's loss terms and gradients.
 
-    The run's own command (seed, config and overrides from its run.json), so on the same
+    The run's own command (seed, config and overrides from its run.json, or as `run`
+    would build it from --rows, --row and --seed, so no finished run is needed), so on the same
     machine, CPU and thread count it takes the same steps: the logging only reads
     tensors. Each line of OUTPUT/trace.jsonl is one update: the loss and its terms of
     eq. 15 (final heads, alpha * early heads, beta_e * KL_e, beta_r * KL_r), per stochastic
     map the `map_stats` figures (its prior's smallest variance and the largest
     (mu - prior_mu)^2 / prior_var), the gradient's norm over all PyTorch parameters and
     the parameter with the largest. To find what sets off a spike in the training loss.
-    --prior-floor F trains with F added to the priors' variances (s^2 + 1e-8 + F), a
-    departure from the authors' code, to see whether a floor stops the spikes.
+    `--overrides '{"components.pmei_relations.model.prior_var_floor": 1e-4}'` trains
+    the same run with a floor on the priors' variances.
     """
     import torch
     from spacy.cli.train import train as spacy_train
@@ -825,21 +830,23 @@ def trace(
     from spacy_pmei import pipeline
     from spacy_pmei.architectures import get_network
     from spacy_pmei.pipeline import PMEIRelations
-    from spacy_pmei.pytorch_pmei import StochasticMap
 
-    record = srsly.read_json(run_dir / "run.json")
-    config, overrides = train_overrides(record["command"])
+    if run_dir is not None:
+        if not (run_dir / "run.json").is_file():
+            msg.fail(f"No run.json in {run_dir}: give a finished run's folder, or --rows and --row", exits=1)
+        command = srsly.read_json(run_dir / "run.json")["command"]
+    elif rows_path is not None and row_name:
+        row = select_rows(read_rows(rows_path), row_name)[0]
+        command = " ".join(train_command(row, seed, output / "model", -1, None))
+    else:
+        msg.fail("Give a run's folder, or --rows and --row", exits=1)
+    config, overrides = train_overrides(command)
     overrides.update({**json.loads(overrides_json), "training.max_steps": max_steps})
     output.mkdir(parents=True, exist_ok=True)
     log = (output / "trace.jsonl").open("w", encoding="utf8")
     step: Dict[str, Any] = {"n": 0, "line": {}, "supervised": {}}
     get_loss, update, finish_update = PMEIRelations.get_loss, PMEIRelations.update, PMEIRelations.finish_update
     supervised_loss = pipeline.supervised_loss
-    gaussians = StochasticMap.gaussians
-
-    def floored_gaussians(self: Any, h: Any, y: Any) -> Any:
-        mu, var, prior_mu, prior_var = gaussians(self, h, y)
-        return mu, var, prior_mu, prior_var + prior_floor
 
     def traced_supervised_loss(ops: Any, ent_logits: Any, *args: Any, **kwargs: Any) -> Any:
         result = supervised_loss(ops, ent_logits, *args, **kwargs)
@@ -880,8 +887,6 @@ def trace(
         finish_update(self, sgd)
 
     pipeline.supervised_loss = traced_supervised_loss
-    if prior_floor:
-        StochasticMap.gaussians = floored_gaussians
     PMEIRelations.get_loss = traced_get_loss
     PMEIRelations.update = traced_update
     PMEIRelations.finish_update = traced_finish_update
@@ -890,7 +895,6 @@ def trace(
     finally:
         PMEIRelations.get_loss, PMEIRelations.update, PMEIRelations.finish_update = get_loss, update, finish_update
         pipeline.supervised_loss = supervised_loss
-        StochasticMap.gaussians = gaussians
         log.close()
     msg.good(f"{step['n']} updates traced: {output / 'trace.jsonl'}")
 

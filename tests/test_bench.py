@@ -381,8 +381,13 @@ def test_runner_trains_scores_tables_and_packages(tmp_path, monkeypatch):
         "--overrides", '{"components.pmei_relations.beta_r": 0}')
     line = json.loads((project / "traces" / "no_kl_r" / "trace.jsonl").open().readline())
     assert line["kl_r"] == 0 and line["kl_e"] == pytest.approx(lines[0]["kl_e"])
+    # with no finished run: the run that `run` would train, from the rows file
+    run("scripts/bench_rows.py", "trace", "--rows", "rows.yml", "--row", "pmei-sample", "--output", "traces/rows",
+        "--max-steps", "1")
+    line = json.loads((project / "traces" / "rows" / "trace.jsonl").open().readline())
+    assert line["loss"] == pytest.approx(lines[0]["loss"]) and line["kl_r"] == pytest.approx(lines[0]["kl_r"])
     run("scripts/bench_rows.py", "trace", "runs/pmei-sample/seed0", "--output", "traces/floor", "--max-steps", "1",
-        "--prior-floor", "0.01")
+        "--overrides", '{"components.pmei_relations.model.prior_var_floor": 0.01}')
     line = json.loads((project / "traces" / "floor" / "trace.jsonl").open().readline())
     assert line["maps"]["r"]["prior_var_min"] >= 0.01 > lines[0]["maps"]["r"]["prior_var_min"]
     assert line["kl_r"] < lines[0]["kl_r"]
