@@ -75,9 +75,9 @@ def build_pmei_model(
     prior_width (Optional[int]): Hidden width of the prior MLPs; None = encoder width.
     dropout (float): Dropout on H; nlp.update(drop=...) overrides it while training.
     prior_var_floor (float): Added to the squared output of each stochastic map's prior
-        to make its variance. 1e-8 is the authors' code; a larger floor (1e-4) kept a
-        run at beta 1e-4 from the loss spikes a near-zero prior variance set off
-        (BENCHMARKS.md).
+        to make its variance. 1e-8 is the authors' code; a floor of 1e-4 kept runs at
+        beta 1e-4 and 1e-3 from the loss spikes (and the collapse) that a near-zero
+        prior variance set off (BENCHMARKS.md).
     RETURNS (Model[List[Doc], PMEIOutput]): The model.
     """
     from .pytorch_pmei import VARIANTS, Placeholder, deserialize_network, serialize_network
