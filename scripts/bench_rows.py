@@ -831,6 +831,8 @@ def trace(
     from spacy_pmei.architectures import get_network
     from spacy_pmei.pipeline import PMEIRelations
 
+    if run_dir is not None and (rows_path is not None or row_name):
+        msg.fail("Give a run's folder or --rows and --row, not both: they can name different runs", exits=1)
     if run_dir is not None:
         if not (run_dir / "run.json").is_file():
             msg.fail(f"No run.json in {run_dir}: give a finished run's folder, or --rows and --row", exits=1)

@@ -386,6 +386,14 @@ def test_runner_trains_scores_tables_and_packages(tmp_path, monkeypatch):
         "--max-steps", "1")
     line = json.loads((project / "traces" / "rows" / "trace.jsonl").open().readline())
     assert line["loss"] == pytest.approx(lines[0]["loss"]) and line["kl_r"] == pytest.approx(lines[0]["kl_r"])
+    # a run's folder and a rows file together could name two runs: refused, nothing traced
+    both = subprocess.run(
+        [sys.executable, "scripts/bench_rows.py", "trace", "runs/pmei-sample/seed0", "--rows", "rows.yml",
+         "--row", "pmei-sample", "--output", "traces/both", "--max-steps", "1"],
+        cwd=project, capture_output=True, text=True, timeout=300,
+    )
+    assert both.returncode == 1 and "not both" in both.stdout
+    assert not (project / "traces" / "both").exists()
     run("scripts/bench_rows.py", "trace", "runs/pmei-sample/seed0", "--output", "traces/floor", "--max-steps", "1",
         "--overrides", '{"components.pmei_relations.model.prior_var_floor": 0.01}')
     line = json.loads((project / "traces" / "floor" / "trace.jsonl").open().readline())
