@@ -71,6 +71,22 @@ def test_sweep_rows_are_the_papers_figure_3_grid_scored_on_dev():
     assert len(rows) == len(points) == 13
 
 
+def test_floor_rows_differ_from_the_shipped_pmei_row_only_by_the_floor(tmp_path):
+    """The floor runs are compared seed by seed with pmei-webnlg: the same training but the floor."""
+    from spacy.util import load_config
+
+    shipped = {row["name"]: row for row in bench.read_rows(ROOT / "configs" / "benchmark-webnlg.yml")}["pmei-webnlg"]
+    (floor,) = bench.read_rows(ROOT / "configs" / "floor-webnlg.yml")
+    assert floor["eval"] == "dev" and floor["seeds"] == shipped["seeds"]
+    key = "components.pmei_relations.model.prior_var_floor"
+    assert floor["overrides"] == {**shipped["overrides"], key: 1e-4}
+    for seed in floor["seeds"]:
+        base = " ".join(bench.train_command(shipped, seed, tmp_path, -1, None))
+        assert " ".join(bench.train_command(floor, seed, tmp_path, -1, None)) == f"{base} --{key} 0.0001"
+    config = load_config(ROOT / "configs" / f"{floor['config']}.cfg", overrides=floor["overrides"])
+    assert config["components"]["pmei_relations"]["model"]["prior_var_floor"] == 1e-4
+
+
 def test_rows_file_rejects_an_unknown_eval_split(tmp_path):
     path = tmp_path / "rows.yml"
     srsly.write_yaml(path, {"rows": [{"name": "x", "dataset": "webnlg", "eval": "test"}]})
