@@ -824,13 +824,6 @@ def trace(
     `--overrides '{"components.pmei_relations.model.prior_var_floor": 1e-4}'` trains
     the same run with a floor on the priors' variances.
     """
-    import torch
-    from spacy.cli.train import train as spacy_train
-
-    from spacy_pmei import pipeline
-    from spacy_pmei.architectures import get_network
-    from spacy_pmei.pipeline import PMEIRelations
-
     if run_dir is not None and (rows_path is not None or row_name):
         msg.fail("Give a run's folder or --rows and --row, not both: they can name different runs", exits=1)
     if run_dir is not None:
@@ -842,6 +835,14 @@ def trace(
         command = " ".join(train_command(row, seed, output / "model", -1, None))
     else:
         msg.fail("Give a run's folder, or --rows and --row", exits=1)
+
+    import torch
+    from spacy.cli.train import train as spacy_train
+
+    from spacy_pmei import pipeline
+    from spacy_pmei.architectures import get_network
+    from spacy_pmei.pipeline import PMEIRelations
+
     config, overrides = train_overrides(command)
     overrides.update({**json.loads(overrides_json), "training.max_steps": max_steps})
     output.mkdir(parents=True, exist_ok=True)

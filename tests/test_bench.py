@@ -345,9 +345,9 @@ def test_runner_trains_scores_tables_and_packages(tmp_path, monkeypatch):
                    "seeds": [0], "sample": True, "paper": 84.2}]},
     )
 
-    def run(*args: str) -> str:
+    def run(*args: str, returncode: int = 0) -> str:
         result = subprocess.run([sys.executable, *args], cwd=project, capture_output=True, text=True, timeout=900)
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        assert result.returncode == returncode, result.stdout[-3000:] + result.stderr[-3000:]
         return result.stdout
 
     run("scripts/datasets.py", "convert", "sample", "assets/sample", "corpus/sample", "--config", "tiny")
@@ -403,12 +403,9 @@ def test_runner_trains_scores_tables_and_packages(tmp_path, monkeypatch):
     line = json.loads((project / "traces" / "rows" / "trace.jsonl").open().readline())
     assert line["loss"] == pytest.approx(lines[0]["loss"]) and line["kl_r"] == pytest.approx(lines[0]["kl_r"])
     # a run's folder and a rows file together could name two runs: refused, nothing traced
-    both = subprocess.run(
-        [sys.executable, "scripts/bench_rows.py", "trace", "runs/pmei-sample/seed0", "--rows", "rows.yml",
-         "--row", "pmei-sample", "--output", "traces/both", "--max-steps", "1"],
-        cwd=project, capture_output=True, text=True, timeout=300,
-    )
-    assert both.returncode == 1 and "not both" in both.stdout
+    refused = run("scripts/bench_rows.py", "trace", "runs/pmei-sample/seed0", "--rows", "rows.yml",
+                  "--row", "pmei-sample", "--output", "traces/both", "--max-steps", "1", returncode=1)
+    assert "not both" in refused
     assert not (project / "traces" / "both").exists()
     run("scripts/bench_rows.py", "trace", "runs/pmei-sample/seed0", "--output", "traces/floor", "--max-steps", "1",
         "--overrides", '{"components.pmei_relations.model.prior_var_floor": 0.01}')
