@@ -57,6 +57,24 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 DocPrediction = Tuple[List[SpanTuple], List[tuple]]
 
 
+class ScaledLearnRate:
+    """An optimizer's view that applies its updates at lr_scale times its own rate.
+
+    The optimizer's state (Adam's moments, step counts, averages, schedules) stays
+    its own: updates through the view are the optimizer's updates, keyed as usual.
+    """
+
+    def __init__(self, optimizer: Optimizer, lr_scale: float) -> None:
+        self.optimizer = optimizer
+        self.lr_scale = lr_scale
+
+    def __call__(self, key: Any, weights: Any, gradient: Any, *, lr_scale: float = 1.0) -> Any:
+        return self.optimizer(key, weights, gradient, lr_scale=lr_scale * self.lr_scale)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.optimizer, name)
+
+
 @Language.factory(
     "pmei_relations",
     assigns=["doc.ents", "doc._.relations"],
@@ -70,6 +88,7 @@ DocPrediction = Tuple[List[SpanTuple], List[tuple]]
         "max_cells": 2**17,
         "overwrite_ents": True,
         "anchor_fallback": True,
+        "learn_rate_scale": 1.0,
         "scorer": {"@scorers": "spacy-pmei.relation_scorer.v1"},
     },
     default_score_weights={
@@ -100,6 +119,7 @@ def make_pmei_relations(
     max_cells: int,
     overwrite_ents: bool,
     anchor_fallback: bool,
+    learn_rate_scale: float,
     scorer: Optional[Callable],
 ) -> "PMEIRelations":
     """Create a pmei_relations component (see PMEIRelations for the settings)."""
@@ -115,6 +135,7 @@ def make_pmei_relations(
         max_cells=max_cells,
         overwrite_ents=overwrite_ents,
         anchor_fallback=anchor_fallback,
+        learn_rate_scale=learn_rate_scale,
         scorer=scorer,
     )
 
@@ -136,6 +157,7 @@ class PMEIRelations(TrainablePipe):
         max_cells: int = 2**17,
         overwrite_ents: bool = True,
         anchor_fallback: bool = True,
+        learn_rate_scale: float = 1.0,
         scorer: Optional[Callable] = None,
     ) -> None:
         """Initialize the component.
@@ -153,12 +175,17 @@ class PMEIRelations(TrainablePipe):
             and add only predicted ones that do not overlap them (False).
         anchor_fallback (bool): When no predicted entity ends at a triple's anchor
             word, use the one-word span (True) or drop the triple (False).
+        learn_rate_scale (float): Multiplies the optimizer's learning rate for this
+            component's own weights. A shared transformer or tok2vec component keeps
+            the optimizer's rate, so a transformer can fine-tune at 1e-5 while the
+            PMEI network trains at 1e-3 (learn_rate_scale 100).
         scorer (Optional[Callable]): The scoring method.
         """
         for setting, value, ok, why in (
             ("threshold", threshold, 0.0 < threshold < 1.0, "must be in (0, 1)"),
             ("max_length", max_length, max_length >= 1, "must be at least 1"),
             ("max_cells", max_cells, max_cells >= 1, "must be at least 1"),
+            ("learn_rate_scale", learn_rate_scale, learn_rate_scale > 0, "must be above 0"),
         ):
             if not ok:
                 raise ValueError(Errors.E010.format(setting=setting, value=value, why=why))
@@ -177,6 +204,7 @@ class PMEIRelations(TrainablePipe):
             "max_cells": max_cells,
             "overwrite_ents": overwrite_ents,
             "anchor_fallback": anchor_fallback,
+            "learn_rate_scale": learn_rate_scale,
         }
         self._sync_model_attrs()
 
@@ -337,6 +365,15 @@ class PMEIRelations(TrainablePipe):
             self.finish_update(sgd)
         losses[self.name] += loss
         return losses
+
+    def finish_update(self, sgd: Optimizer) -> None:
+        """Update this component's weights from their gradients, at the
+        optimizer's learning rate times the learn_rate_scale setting.
+
+        sgd (Optimizer): The optimizer.
+        """
+        scale = self.cfg["learn_rate_scale"]
+        self.model.finish_update(sgd if scale == 1.0 else ScaledLearnRate(sgd, scale))
 
     def get_loss(
         self, examples: Iterable[Example], outputs: PMEIOutput

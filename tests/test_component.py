@@ -320,3 +320,52 @@ def test_prior_var_floor_setting():
         stats[floor] = float(prior_var.min())
     # same seed, same weights: only the floor moved the variance
     assert stats[0.5] == pytest.approx(stats[1e-8] - 1e-8 + 0.5)
+
+
+
+def test_learn_rate_scale_reaches_only_this_components_weights():
+    # With a shared tok2vec component, every weight of the PMEI network is updated at
+    # learn_rate_scale times the optimizer's rate, and the tok2vec's at the rate itself.
+    with pytest.raises(ValueError, match=r"\[E010\].*learn_rate_scale"):
+        small_nlp(learn_rate_scale=0.0)
+    assert spacy.blank("en").add_pipe("pmei_relations").cfg["learn_rate_scale"] == 1.0
+    listener = {"@architectures": "spacy.Tok2VecListener.v1", "width": 32, "upstream": "*"}
+    nlp = spacy.blank("en")
+    nlp.add_pipe("tok2vec", config={"model": SMALL_MODEL["tok2vec"]})
+    nlp.add_pipe("pmei_relations", config={"model": dict(SMALL_MODEL, tok2vec=listener), "learn_rate_scale": 4.0})
+    examples = [make_example(nlp, *d) for d in TRAIN_DATA]
+    fix_random_seed(0)
+    optimizer = nlp.initialize(lambda: examples)
+    seen = {}
+
+    class Recording:
+        """The optimizer, noting the lr_scale each weight is updated with."""
+
+        def __call__(self, key, weights, gradient, *, lr_scale=1.0):
+            seen[key] = lr_scale
+            return optimizer(key, weights, gradient, lr_scale=lr_scale)
+
+        def __getattr__(self, name):
+            return getattr(optimizer, name)
+
+    # spaCy updates a shared tok2vec in the next update, from the gradients the listener
+    # passed back in this one: two updates reach both components
+    for _ in range(2):
+        nlp.update(examples, sgd=Recording())
+
+    def owner_ids(pipe_name):
+        nodes = list(nlp.get_pipe(pipe_name).model.walk())
+        return {node.id for node in nodes} | {shim.id for node in nodes for shim in node.shims}
+
+    pmei_ids, tok2vec_ids = owner_ids("pmei_relations"), owner_ids("tok2vec")
+    pmei_scales = {s for (owner, _), s in seen.items() if owner in pmei_ids}
+    tok2vec_scales = {s for (owner, _), s in seen.items() if owner in tok2vec_ids}
+    network = get_network(nlp.get_pipe("pmei_relations").model)
+    assert sum(1 for (owner, _) in seen if owner in pmei_ids) == len(list(network.parameters()))
+    assert pmei_scales == {4.0} and tok2vec_scales == {1.0}
+    # the updates are the optimizer's own: its Adam state counts both steps
+    assert all(optimizer.nr_update[key] == 2 for key in seen if key[0] in pmei_ids)
+
+    # the setting is saved with the pipeline
+    assert nlp.config["components"]["pmei_relations"]["learn_rate_scale"] == 4.0
+

@@ -107,3 +107,25 @@ def test_prior_var_floor_survives_a_roundtrip(tmp_path):
     network = get_network(loaded.get_pipe("pmei_relations").model)
     assert loaded.config["components"]["pmei_relations"]["model"]["prior_var_floor"] == 1e-4
     assert network.config["prior_var_floor"] == 1e-4 == network.map_e.prior_var_floor
+
+
+def test_learn_rate_scale_survives_a_roundtrip_and_old_pipelines_get_the_default(tmp_path):
+    import srsly
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("pmei_relations", config={"model": SMALL_MODEL, "learn_rate_scale": 100.0})
+    nlp.initialize(lambda: [make_example(nlp, *d) for d in TRAIN_DATA])
+    nlp.to_disk(tmp_path / "nlp")
+    assert spacy.load(tmp_path / "nlp").get_pipe("pmei_relations").cfg["learn_rate_scale"] == 100.0
+    # a pipeline saved before the setting existed has it in neither its config nor the
+    # component's cfg: it loads with 1.0, the rate it was trained at, and trains on
+    config_text = (tmp_path / "nlp" / "config.cfg").read_text()
+    (tmp_path / "nlp" / "config.cfg").write_text(config_text.replace("learn_rate_scale = 100.0\n", ""))
+    cfg_path = tmp_path / "nlp" / "pmei_relations" / "cfg"
+    cfg = srsly.read_json(cfg_path)
+    del cfg["learn_rate_scale"]
+    srsly.write_json(cfg_path, cfg)
+    old = spacy.load(tmp_path / "nlp")
+    assert old.get_pipe("pmei_relations").cfg["learn_rate_scale"] == 1.0
+    losses = old.update([make_example(old, *d) for d in TRAIN_DATA], sgd=old.resume_training())
+    assert losses["pmei_relations"] > 0
