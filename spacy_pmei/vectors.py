@@ -246,5 +246,8 @@ def build_vectors(
         len(keep & set(words)),
         len(keep),
     )
+    # spaCy's to_disk makes the last folder only; `vectors/webnlg` on a fresh checkout
+    # (outside `spacy project run`, which makes `vectors/`) needs its parent too.
+    Path(output_dir).parent.mkdir(parents=True, exist_ok=True)
     vectors_nlp.to_disk(output_dir)
     return vectors_nlp

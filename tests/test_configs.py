@@ -254,6 +254,14 @@ def test_glove_txt_capitalised_token_gets_lower_case_vector(tmp_path):
     # file that spells it so (test_training_spellings_are_kept).
 
 
+def test_vectors_folder_is_made_with_its_parents(tmp_path):
+    # `python -m spacy_pmei vectors vectors/webnlg` on a fresh checkout: no `vectors/` yet.
+    glove = tmp_path / "glove.txt"
+    glove.write_text("the 1 0\nof 0 1\n", encoding="utf-8")
+    build_vectors(tmp_path / "vectors" / "webnlg", glove_txt=glove)
+    assert spacy.load(tmp_path / "vectors" / "webnlg").vocab.vectors.shape == (2, 2)
+
+
 def test_training_spellings_are_kept(tmp_path):
     glove = tmp_path / "glove.txt"
     glove.write_text("the 1 0\nof 0 1\nmccain 1 1\niphone 2 2\n", encoding="utf-8")
