@@ -87,6 +87,32 @@ def test_floor_rows_differ_from_the_shipped_pmei_row_only_by_the_floor(tmp_path)
     assert config["components"]["pmei_relations"]["model"]["prior_var_floor"] == 1e-4
 
 
+def test_learning_rate_rows_differ_from_the_minilm_row_only_by_the_pmei_rate(tmp_path, monkeypatch):
+    """The transformer's learning-rate pair: the shipped MiniLM row, dev scored more often, and
+    the PMEI network at the transformer's rate (scale 1) or at 100 times it."""
+    from spacy.util import load_config
+
+    monkeypatch.setattr(bench, "resolve_transformer", lambda name: f"/models/{name}")  # no MiniLM install needed
+    path = ROOT / "configs" / "lr-minilm-webnlg.yml"
+    shipped = {row["name"]: row for row in bench.read_rows(ROOT / "configs" / "benchmark-webnlg.yml")}
+    shipped = shipped["pmei-minilm-webnlg"]
+    rows = {row["name"]: row for row in bench.read_rows(path)}
+    assert bench.read_pairs(path, list(rows.values())) == [("minilm-lr1e-3-webnlg", "minilm-lr1e-5-webnlg")]
+    key = "components.pmei_relations.learn_rate_scale"
+    shipped_scale = load_config(ROOT / "configs" / "transformer.cfg")["components"]["pmei_relations"]["learn_rate_scale"]
+    for name, scale in (("minilm-lr1e-5-webnlg", 1.0), ("minilm-lr1e-3-webnlg", 100.0)):
+        row = rows[name]
+        assert row["eval"] == "dev" and row["seeds"] == shipped["seeds"]
+        assert row["overrides"] == {"training.eval_frequency": 209, key: scale}
+        base = " ".join(bench.train_command(shipped, 0, tmp_path, -1, None))
+        base = base.replace("--training.eval_frequency 837", "--training.eval_frequency 209")
+        assert " ".join(bench.train_command(row, 0, tmp_path, -1, None)) == f"{base} --{key} {scale}"
+        config = load_config(ROOT / "configs" / f"{row['config']}.cfg", overrides=row["overrides"])
+        assert config["components"]["pmei_relations"]["learn_rate_scale"] == scale
+        assert config["training"]["optimizer"]["learn_rate"] == 1e-5  # the paper's PMEI-BERT rate
+    assert shipped_scale == 100.0  # the row that read relations on CPU in 33 minutes
+
+
 def test_rows_file_rejects_an_unknown_eval_split(tmp_path):
     path = tmp_path / "rows.yml"
     srsly.write_yaml(path, {"rows": [{"name": "x", "dataset": "webnlg", "eval": "test"}]})
