@@ -249,7 +249,9 @@ def run(
             start = time.time()
             stopped = None
             with (out / "train.log").open("w", encoding="utf-8") as log:
-                proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+                # cmd reads `python -m spacy ...` in the logs and tables; it runs on this
+                # interpreter, whose environment has spaCy, not whichever `python` is on PATH.
+                proc = subprocess.Popen([sys.executable, *cmd[1:]], stdout=log, stderr=subprocess.STDOUT)
                 while proc.poll() is None:
                     if max_minutes and time.time() - start > max_minutes * 60:
                         proc.terminate()

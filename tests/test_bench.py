@@ -1,6 +1,7 @@
 """The accuracy benchmark's runner (scripts/bench_rows.py) and the NYT dev re-split."""
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -371,13 +372,17 @@ def test_runner_trains_scores_tables_and_packages(tmp_path, monkeypatch):
                    "seeds": [0], "sample": True, "paper": 84.2}]},
     )
 
-    def run(*args: str, returncode: int = 0) -> str:
-        result = subprocess.run([sys.executable, *args], cwd=project, capture_output=True, text=True, timeout=900)
+    def run(*args: str, returncode: int = 0, env: Optional[dict] = None) -> str:
+        result = subprocess.run(
+            [sys.executable, *args], cwd=project, capture_output=True, text=True, timeout=900, env=env
+        )
         assert result.returncode == returncode, result.stdout[-3000:] + result.stderr[-3000:]
         return result.stdout
 
     run("scripts/datasets.py", "convert", "sample", "assets/sample", "corpus/sample", "--config", "tiny")
-    run("scripts/bench_rows.py", "run", "rows.yml", "--runs-dir", "runs")
+    # Started as `.venv/bin/python scripts/bench_rows.py` with no venv on PATH: training
+    # must still run on this interpreter, not on a PATH `python` that lacks spaCy.
+    run("scripts/bench_rows.py", "run", "rows.yml", "--runs-dir", "runs", env={**os.environ, "PATH": os.defpath})
     record = json.loads((project / "runs" / "pmei-sample" / "seed0" / "run.json").read_text())
     assert record["status"] == "done" and record["stopped"] is None
     assert "--components.pmei_relations.model.variant pmei" in record["command"]
