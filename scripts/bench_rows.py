@@ -40,7 +40,7 @@ import time
 from contextlib import contextmanager
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import srsly
 import typer
@@ -363,38 +363,61 @@ def fmt(stat: Optional[Dict[str, Any]], signed: bool = False) -> str:
 CHECKPOINTS = (5, 10, 20, 30, 40, 50, 60, 80, 99)
 
 
-def best_by(curve: List[Dict[str, Any]], epoch: int) -> Optional[float]:
-    """The best dev score of a run at or before `epoch`, or None if it never got there."""
-    if not curve or curve[-1]["epoch"] < epoch:
+class Checkpoints(NamedTuple):
+    """Where the curve tables read the runs: after N complete epochs, or after N steps (for
+    runs too short for epochs to tell them apart; a rows file's `checkpoints`)."""
+
+    unit: str = "epoch"
+    at: Tuple[int, ...] = CHECKPOINTS
+
+    def words(self) -> str:
+        return "complete epochs" if self.unit == "epoch" else "steps (updates)"
+
+
+def read_checkpoints(path: Path) -> Checkpoints:
+    """A rows file's `checkpoints: {unit: epoch | step, at: [N, ...]}`; epochs 5 to 99 if absent."""
+    data = srsly.read_yaml(path).get("checkpoints")
+    if data is None:
+        return Checkpoints()
+    unit, at = data.get("unit", "epoch"), data.get("at", [])
+    if unit not in ("epoch", "step") or not at or any(not isinstance(n, int) or n < 0 for n in at):
+        msg.fail(f"checkpoints in {path}: {{unit: epoch | step, at: [N, ...]}} with N >= 0, not {data!r}", exits=1)
+    return Checkpoints(unit, tuple(sorted(at)))
+
+
+def best_by(curve: List[Dict[str, Any]], n: int, unit: str = "epoch") -> Optional[float]:
+    """The best dev score of a run at or before epoch (or step) n, or None if it never got there."""
+    if not curve or curve[-1][unit] < n:
         return None
-    return max(p["score"] for p in curve if p["epoch"] <= epoch)
+    return max(p["score"] for p in curve if p[unit] <= n)
 
 
-def checkpoint_header(intro: str, first: str) -> List[str]:
-    """The head of a Markdown table with a column per checkpoint epoch."""
+def checkpoint_header(intro: str, first: str, checkpoints: Checkpoints) -> List[str]:
+    """The head of a Markdown table with a column per checkpoint."""
     return [
         intro,
         "",
-        f"| {first} | score | " + " | ".join(f"{n}" for n in CHECKPOINTS) + " |",
-        "|---|---|" + "---|" * len(CHECKPOINTS),
+        f"| {first} | score | " + " | ".join(f"{n}" for n in checkpoints.at) + " |",
+        "|---|---|" + "---|" * len(checkpoints.at),
     ]
 
 
-def curve_table(results: List[Dict[str, Any]]) -> List[str]:
-    """Markdown: best dev score so far at fixed epochs, mean over the seeds that got there."""
+def curve_table(results: List[Dict[str, Any]], checkpoints: Checkpoints = Checkpoints()) -> List[str]:
+    """Markdown: best dev score so far at fixed epochs (or steps), mean over the seeds that got there."""
     rows = [e for e in results if any(e["curves"].values())]
     if not rows:
         return []
     lines = checkpoint_header(
         "Learning curves: the best dev score so far (the row's selection score, predicting with the mean) "
-        "after N complete epochs, mean over the seeds that got there (their number in brackets where "
+        f"after N {checkpoints.words()}, mean over the seeds that got there (their number in brackets where "
         "fewer than the row's runs). Rows compare at equal training, whatever their time limits.",
         "row",
+        checkpoints,
     )
     for e in rows:
         cells = []
-        for n in CHECKPOINTS:
-            got = [b for b in (best_by(c, n) for c in e["curves"].values()) if b is not None]
+        for n in checkpoints.at:
+            got = [b for b in (best_by(c, n, checkpoints.unit) for c in e["curves"].values()) if b is not None]
             if not got:
                 cells.append("-")
                 continue
@@ -404,8 +427,10 @@ def curve_table(results: List[Dict[str, Any]]) -> List[str]:
     return lines + [""]
 
 
-def paired_curves(results: List[Dict[str, Any]], pairs: List[Tuple[str, str]]) -> List[Dict[str, Any]]:
-    """A - B at equal epochs, seed by seed: for each checkpoint, the differences of the best dev
+def paired_curves(
+    results: List[Dict[str, Any]], pairs: List[Tuple[str, str]], checkpoints: Checkpoints = Checkpoints()
+) -> List[Dict[str, Any]]:
+    """A - B at equal epochs (or steps), seed by seed: for each checkpoint, the differences of the best dev
     score so far over the seeds both rows ran and both got to, with their mean and spread.
 
     Pairing by seed removes what the seeds share (data order, initialization of the shared
@@ -417,10 +442,11 @@ def paired_curves(results: List[Dict[str, Any]], pairs: List[Tuple[str, str]]) -
         curves_a, curves_b = by_row[a]["curves"], by_row[b]["curves"]
         seeds = sorted(set(curves_a) & set(curves_b), key=int)
         by_epoch = {}
-        for n in CHECKPOINTS:
+        for n in checkpoints.at:
             diffs = {}
             for seed in seeds:
-                best_a, best_b = best_by(curves_a[seed], n), best_by(curves_b[seed], n)
+                best_a = best_by(curves_a[seed], n, checkpoints.unit)
+                best_b = best_by(curves_b[seed], n, checkpoints.unit)
                 if best_a is not None and best_b is not None:
                     diffs[seed] = best_a - best_b
             if diffs:
@@ -428,22 +454,24 @@ def paired_curves(results: List[Dict[str, Any]], pairs: List[Tuple[str, str]]) -
                     **spread(list(diffs.values())),
                     "diffs": {seed: round(100 * d, 2) for seed, d in diffs.items()},
                 }
+        # by_epoch: keyed by the checkpoint, in checkpoints.unit (the report's checkpoint_unit)
         report.append({"a": a, "b": b, "select": by_row[a]["select"], "seeds": seeds, "by_epoch": by_epoch})
     return report
 
 
-def paired_table(paired: List[Dict[str, Any]]) -> List[str]:
+def paired_table(paired: List[Dict[str, Any]], checkpoints: Checkpoints = Checkpoints()) -> List[str]:
     """Markdown for paired_curves: signed mean ± spread (seeds) per checkpoint."""
     if not any(p["by_epoch"] for p in paired):
         return []
     lines = checkpoint_header(
-        "Paired by seed: A - B in the best dev score so far after N complete epochs, mean ± sample "
+        f"Paired by seed: A - B in the best dev score so far after N {checkpoints.words()}, mean ± sample "
         "standard deviation over the seeds both rows ran and both got to N (their number in brackets).",
         "A - B",
+        checkpoints,
     )
     for p in paired:
         cells = []
-        for n in CHECKPOINTS:
+        for n in checkpoints.at:
             stat = p["by_epoch"].get(str(n))
             cells.append(f"{fmt(stat, signed=True)} ({len(stat['diffs'])})" if stat else "-")
         lines.append(f"| {p['a']} - {p['b']} | {p['select']} | " + " | ".join(cells) + " |")
@@ -459,6 +487,7 @@ def table(
     """One results table from the finished runs: mean and spread over seeds per row."""
     rows = read_rows(rows_path)
     pairs = read_pairs(rows_path, rows)
+    checkpoints = read_checkpoints(rows_path)
     results = []
     for row in rows:
         runs = []
@@ -500,8 +529,9 @@ def table(
             entry["epochs"] = [r["epochs"] for r in runs]
             entry["stopped"] = [r.get("stopped") for r in runs]
         results.append(entry)
-    paired = paired_curves(results, pairs)
-    report = {"machine": machine(), "rows_file": str(rows_path), "rows": results, "pairs": paired}
+    paired = paired_curves(results, pairs, checkpoints)
+    report = {"machine": machine(), "rows_file": str(rows_path), "rows": results, "pairs": paired,
+              "checkpoint_unit": checkpoints.unit}
     output.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(output.with_suffix(".json"), report)
     lines = [
@@ -534,8 +564,8 @@ def table(
     lines += ["", "Epochs: complete epochs of training at the run's last dev evaluation (one an epoch; spaCy does "
               "not evaluate after the last epoch); * a run stopped by `--max-minutes` before its last epoch, "
               "scored with its best model so far.", ""]
-    lines += curve_table(results)
-    lines += paired_table(paired)
+    lines += curve_table(results, checkpoints)
+    lines += paired_table(paired, checkpoints)
     lines += ["Commands, one per run:", ""]
     for e in results:
         for r in e["runs"]:

@@ -227,6 +227,39 @@ def test_table_pairs_rows_seed_by_seed_at_equal_epochs(tmp_path):
     assert "| pmei-webnlg - mtl-webnlg | rel_exact_f | +15.0 (1) | - |" in md
 
 
+def test_table_pairs_short_runs_at_equal_steps(tmp_path):
+    """A rows file's `checkpoints: {unit: step}` compares runs shorter than the epoch checkpoints."""
+    rows_path = tmp_path / "rows.yml"
+    srsly.write_yaml(rows_path, {
+        "pairs": [["fast", "slow"]],
+        "checkpoints": {"unit": "step", "at": [200, 100, 300]},
+        "defaults": {"dataset": "webnlg", "eval": "dev"},
+        "rows": [{"name": "fast"}, {"name": "slow"}],
+    })
+    assert bench.read_checkpoints(rows_path) == bench.Checkpoints("step", (100, 200, 300))
+    runs = tmp_path / "runs"
+    line = "  {e}     {s}        1000.00        {f:.2f}        70.00        30.00   85.00    0.40\n"
+    for row, scores in (("fast", [5, 40, 30]), ("slow", [0, 0])):  # dev every 100 steps, all in epoch 0
+        fake_run(runs / row / "seed0", 0, 0.5, 0.5)
+        table = "".join(line.format(e=0, s=100 * i, f=f) for i, f in enumerate(scores, start=1))
+        (runs / row / "seed0" / "train.log").write_text(SPACY_LOG.split("  0       0")[0] + table)
+    bench.table(rows_path, runs, tmp_path / "out")
+    report = json.loads((tmp_path / "out.json").read_text())
+    assert report["checkpoint_unit"] == "step"
+    # step 300: slow stopped at step 200, so no pair; at 200: 40 - 0 (best so far)
+    by_step = report["pairs"][0]["by_epoch"]
+    assert sorted(by_step) == ["100", "200"]
+    assert by_step["100"]["diffs"] == {"0": pytest.approx(5.0)} and by_step["200"]["mean"] == pytest.approx(40.0)
+    md = (tmp_path / "out.md").read_text()
+    assert "after N steps (updates)" in md
+    assert "| fast | rel_exact_f | 5.0 | 40.0 | 40.0 |" in md
+    assert "| fast - slow | rel_exact_f | +5.0 (1) | +40.0 (1) | - |" in md
+    for bad in ({"unit": "minute", "at": [1]}, {"unit": "step", "at": []}, {"at": [1.5]}):
+        srsly.write_yaml(rows_path, {"checkpoints": bad, "rows": [{"name": "fast", "dataset": "webnlg"}]})
+        with pytest.raises(SystemExit):
+            bench.read_checkpoints(rows_path)
+
+
 def test_rows_file_rejects_a_pair_it_cannot_compare(tmp_path):
     rows = bench.read_rows(ROOT / "configs" / "benchmark-webnlg.yml")
     assert ("pmei-webnlg", "mtl-webnlg") in bench.read_pairs(ROOT / "configs" / "benchmark-webnlg.yml", rows)
