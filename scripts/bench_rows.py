@@ -123,9 +123,10 @@ def train_command(row: Dict[str, Any], seed: int, out: Path, gpu_id: int, max_ep
         "--system.seed", str(seed),
         "--gpu-id", str(gpu_id),
         "--components.pmei_relations.model.variant", row["variant"],
-        "--training.score_weights.rel_exact_f", "0",
-        f"--training.score_weights.{row['select']}", "1",
     ]
+    if row["select"] != "rel_exact_f":
+        # the configs select on exact F: move the weight to the dataset's score
+        cmd += ["--training.score_weights.rel_exact_f", "0", f"--training.score_weights.{row['select']}", "1"]
     if "transformer" in row:
         cmd += ["--paths.transformer", resolve_transformer(row["transformer"])]
     if max_epochs:

@@ -50,6 +50,9 @@ def test_train_command_selects_on_the_datasets_score(tmp_path):
     assert text.index("score_weights.rel_exact_f 0") < text.index("score_weights.rel_partial_f 1")
     assert "--system.seed 2" in text and "--training.max_epochs 5" in text
     assert "corpus/webnlg_star/dev.spacy" in text and "variant pmei" in text
+    # WebNLG selects on exact F, the configs' own weight: no override of it at all
+    exact = " ".join(bench.train_command(rows["pmei-webnlg"], 0, tmp_path, -1, None))
+    assert "score_weights" not in exact
 
 
 def test_sweep_rows_are_the_papers_figure_3_grid_scored_on_dev():
