@@ -161,6 +161,40 @@ def test_tiny_config_trains_and_saves(corpus, tmp_path):
     assert isinstance(doc._.relations, list)
 
 
+def trained_weights(corpus: Dict[str, Path], out: Path, **overrides: Any) -> Dict[str, numpy.ndarray]:
+    """Train tiny.cfg from scratch (init_nlp, then spaCy's training loop) and return
+    every weight: Thinc's parameters and the PyTorch modules' state, by name."""
+    config = load_config(
+        ROOT / "configs" / "tiny.cfg",
+        overrides={"paths.train": str(corpus["train"]), "paths.dev": str(corpus["dev"]), **overrides},
+    )
+    nlp = init_nlp(config)
+    out.mkdir()
+    train(nlp, out, stdout=io.StringIO(), stderr=io.StringIO())
+    weights = {}
+    for i, node in enumerate(nlp.get_pipe("pmei_relations").model.walk()):
+        for name in node.param_names:
+            if node.has_param(name):
+                weights[f"{i}.{node.name}.{name}"] = numpy.asarray(node.get_param(name)).copy()
+        for shim in node.shims:
+            for name, tensor in shim._model.state_dict().items():
+                weights[f"{i}.{node.name}.torch.{name}"] = tensor.detach().cpu().numpy().copy()
+    return weights
+
+
+def test_a_fixed_seed_fixes_the_run(corpus, tmp_path):
+    """What the benchmark's reproducibility rests on: the same config and seed train the
+    same weights to the last bit (on one machine), whatever the evaluation schedule, since
+    evaluating predicts with the mean and draws no random numbers; another seed does not."""
+    first = trained_weights(corpus, tmp_path / "first")
+    assert any(".torch." in name for name in first)  # the PMEI network's weights are compared too
+    again = trained_weights(corpus, tmp_path / "again", **{"training.eval_frequency": 3})
+    assert first.keys() == again.keys()
+    assert [name for name in first if not numpy.array_equal(first[name], again[name])] == []
+    other = trained_weights(corpus, tmp_path / "other", **{"system.seed": 1})
+    assert any(not numpy.array_equal(first[name], other[name]) for name in first)
+
+
 def test_labels_file_adds_relations_the_training_data_lacks(corpus, tmp_path):
     """[paths] labels: the dataset's whole rel2id, not only what 40 sentences hold."""
     train_docs = list(DocBin().from_disk(corpus["train"]).get_docs(spacy.blank("en").vocab))
