@@ -33,6 +33,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -132,7 +133,8 @@ def train_command(row: Dict[str, Any], seed: int, out: Path, gpu_id: int, max_ep
     if max_epochs:
         cmd += ["--training.max_epochs", str(max_epochs)]
     for key, value in row["overrides"].items():
-        cmd += [f"--{key}", str(value)]
+        # spaCy reads an override's value as JSON: ["NORM"], not Python's ['NORM']
+        cmd += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
     return cmd
 
 
@@ -246,7 +248,7 @@ def run(
             out.mkdir(parents=True, exist_ok=True)
             cmd = train_command(row, seed, out, gpu_id, max_epochs or None)
             msg.divider(f"{row['name']} seed {seed}")
-            print(" ".join(cmd), flush=True)
+            print(shlex.join(cmd), flush=True)
             start = time.time()
             stopped = None
             with (out / "train.log").open("w", encoding="utf-8") as log:
@@ -270,7 +272,7 @@ def run(
             record = {
                 "row": row["name"],
                 "seed": seed,
-                "command": " ".join(cmd),
+                "command": shlex.join(cmd),
                 "train_seconds": round(seconds, 1),
                 **last_step(log_text),
                 "stopped": stopped,
@@ -794,8 +796,6 @@ def train_overrides(command: str) -> Tuple[str, Dict[str, Any]]:
 
     The overrides are read by spaCy's own parser, as `spacy train` read them.
     """
-    import shlex
-
     from spacy.cli._util import parse_config_overrides
 
     argv = shlex.split(command)
@@ -865,7 +865,7 @@ def trace(
         command = srsly.read_json(run_dir / "run.json")["command"]
     elif rows_path is not None and row_name:
         row = select_rows(read_rows(rows_path), row_name)[0]
-        command = " ".join(train_command(row, seed, output / "model", -1, None))
+        command = shlex.join(train_command(row, seed, output / "model", -1, None))
     else:
         msg.fail("Give a run's folder, or --rows and --row", exits=1)
 

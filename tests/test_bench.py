@@ -55,6 +55,29 @@ def test_train_command_selects_on_the_datasets_score(tmp_path):
     assert "score_weights" not in exact
 
 
+def test_train_command_passes_overrides_as_spacy_reads_them(tmp_path):
+    """A list, a bool or a path in a row's overrides reaches spaCy as that value, and the
+    command run.json keeps is one a shell runs as it was run."""
+    import shlex
+
+    from spacy.util import load_config
+
+    row = {**bench.read_rows(ROOT / "configs" / "benchmark-webnlg.yml")[0], "overrides": {
+        "components.pmei_relations.model.tok2vec.embed.attrs": ["NORM", "SHAPE"],
+        "components.pmei_relations.model.tok2vec.embed.rows": [5000, 500],
+        "components.pmei_relations.overwrite_ents": False,
+        "paths.init_tok2vec": "some dir/tok2vec.bin",
+    }}
+    cmd = bench.train_command(row, 0, tmp_path / "out", -1, None)
+    config_path, overrides = bench.train_overrides(shlex.join(cmd))
+    assert shlex.split(shlex.join(cmd)) == cmd
+    config = load_config(ROOT / config_path, overrides=overrides)
+    embed = config["components"]["pmei_relations"]["model"]["tok2vec"]["embed"]
+    assert embed["attrs"] == ["NORM", "SHAPE"] and embed["rows"] == [5000, 500]
+    assert config["components"]["pmei_relations"]["overwrite_ents"] is False
+    assert config["paths"]["init_tok2vec"] == "some dir/tok2vec.bin"
+
+
 def test_sweep_rows_are_the_papers_figure_3_grid_scored_on_dev():
     from spacy.util import load_config
 
