@@ -512,3 +512,23 @@ def test_runner_trains_scores_tables_and_packages(tmp_path, monkeypatch):
     assert meta["training_data"]["sentences"] == {"train": 300, "dev": 60}
     wheels = list((project / "packages" / "bench").glob("en_pmei_sample-0.1.0/dist/*.whl"))
     assert len(wheels) == 1
+
+
+def test_encoder_rows_are_the_shipped_pair_with_a_plainer_embedding():
+    """The plainer-encoder pair differs from pmei-webnlg and mtl-webnlg only in the embedding."""
+    from spacy.util import load_config
+
+    shipped = {row["name"]: row for row in bench.read_rows(ROOT / "configs" / "benchmark-webnlg.yml")}
+    rows = {row["name"]: row for row in bench.read_rows(ROOT / "configs" / "encoder-webnlg.yml")}
+    embed = "components.pmei_relations.model.tok2vec.embed"
+    for name, base in (("pmei_glove_norm-webnlg", "pmei-webnlg"), ("mtl_glove_norm-webnlg", "mtl-webnlg")):
+        row, ship = rows[name], shipped[base]
+        assert row["eval"] == "dev" and row["seeds"] == [0]
+        assert (row["dataset"], row["variant"], row["config"]) == (ship["dataset"], ship["variant"], ship["config"])
+        assert row["overrides"] == {**ship["overrides"], f"{embed}.attrs": ["NORM"], f"{embed}.rows": [5000]}
+        config = load_config(ROOT / "configs" / f"{row['config']}.cfg", overrides=row["overrides"])
+        tok2vec = config["components"]["pmei_relations"]["model"]["tok2vec"]
+        assert tok2vec["embed"]["attrs"] == ["NORM"] and tok2vec["embed"]["include_static_vectors"] is True
+    assert bench.read_pairs(ROOT / "configs" / "encoder-webnlg.yml", list(rows.values())) == [
+        ("pmei_glove_norm-webnlg", "mtl_glove_norm-webnlg")
+    ]
