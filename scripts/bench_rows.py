@@ -444,7 +444,7 @@ def paired_curves(
     for a, b in pairs:
         curves_a, curves_b = by_row[a]["curves"], by_row[b]["curves"]
         seeds = sorted(set(curves_a) & set(curves_b), key=int)
-        by_epoch = {}
+        by_checkpoint = {}
         for n in checkpoints.at:
             diffs = {}
             for seed in seeds:
@@ -453,18 +453,19 @@ def paired_curves(
                 if best_a is not None and best_b is not None:
                     diffs[seed] = best_a - best_b
             if diffs:
-                by_epoch[str(n)] = {
+                by_checkpoint[str(n)] = {
                     **spread(list(diffs.values())),
                     "diffs": {seed: round(100 * d, 2) for seed, d in diffs.items()},
                 }
-        # by_epoch: keyed by the checkpoint, in checkpoints.unit (the report's checkpoint_unit)
-        report.append({"a": a, "b": b, "select": by_row[a]["select"], "seeds": seeds, "by_epoch": by_epoch})
+        # keyed by the checkpoint: N epochs or N steps, as `unit` says
+        report.append({"a": a, "b": b, "select": by_row[a]["select"], "seeds": seeds, "unit": checkpoints.unit,
+                       "by_checkpoint": by_checkpoint})
     return report
 
 
 def paired_table(paired: List[Dict[str, Any]], checkpoints: Checkpoints = Checkpoints()) -> List[str]:
     """Markdown for paired_curves: signed mean ± spread (seeds) per checkpoint."""
-    if not any(p["by_epoch"] for p in paired):
+    if not any(p["by_checkpoint"] for p in paired):
         return []
     lines = checkpoint_header(
         f"Paired by seed: A - B in the best dev score so far after N {checkpoints.words()}, mean ± sample "
@@ -475,7 +476,7 @@ def paired_table(paired: List[Dict[str, Any]], checkpoints: Checkpoints = Checkp
     for p in paired:
         cells = []
         for n in checkpoints.at:
-            stat = p["by_epoch"].get(str(n))
+            stat = p["by_checkpoint"].get(str(n))
             cells.append(f"{fmt(stat, signed=True)} ({len(stat['diffs'])})" if stat else "-")
         lines.append(f"| {p['a']} - {p['b']} | {p['select']} | " + " | ".join(cells) + " |")
     return lines + [""]

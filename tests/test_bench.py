@@ -245,10 +245,10 @@ def test_table_pairs_rows_seed_by_seed_at_equal_epochs(tmp_path):
     bench.table(ROOT / "configs" / "benchmark-webnlg.yml", runs, tmp_path / "out")
     report = json.loads((tmp_path / "out.json").read_text())
     pair = next(p for p in report["pairs"] if (p["a"], p["b"]) == ("pmei-webnlg", "mtl-webnlg"))
-    assert pair["seeds"] == ["0", "1"]
+    assert pair["seeds"] == ["0", "1"] and pair["unit"] == "epoch"
     # epoch 5: seed 0 only (MTL seed 1 never got there); MTL's best so far (35), not its last (30)
-    assert pair["by_epoch"]["5"]["diffs"] == {"0": pytest.approx(15.0)}
-    assert pair["by_epoch"]["5"]["std"] is None
+    assert pair["by_checkpoint"]["5"]["diffs"] == {"0": pytest.approx(15.0)}
+    assert pair["by_checkpoint"]["5"]["std"] is None
     md = (tmp_path / "out.md").read_text()
     assert "| pmei-webnlg - mtl-webnlg | rel_exact_f | +15.0 (1) | - |" in md
 
@@ -273,7 +273,8 @@ def test_table_pairs_short_runs_at_equal_steps(tmp_path):
     report = json.loads((tmp_path / "out.json").read_text())
     assert report["checkpoint_unit"] == "step"
     # step 300: slow stopped at step 200, so no pair; at 200: 40 - 0 (best so far)
-    by_step = report["pairs"][0]["by_epoch"]
+    assert report["pairs"][0]["unit"] == "step"
+    by_step = report["pairs"][0]["by_checkpoint"]
     assert sorted(by_step) == ["100", "200"]
     assert by_step["100"]["diffs"] == {"0": pytest.approx(5.0)} and by_step["200"]["mean"] == pytest.approx(40.0)
     md = (tmp_path / "out.md").read_text()
