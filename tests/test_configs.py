@@ -145,14 +145,20 @@ def test_last_word_selection_override():
     assert weights["rel_exact_f"] == 0 and weights["rel_partial_f"] == 1
 
 
-def test_tiny_config_trains_and_saves(corpus, tmp_path):
+def train_tiny(corpus: Dict[str, Path], out: Path, **overrides: Any) -> spacy.Language:
+    """Train tiny.cfg from scratch (init_nlp, then spaCy's training loop) into OUT."""
     config = load_config(
         ROOT / "configs" / "tiny.cfg",
-        overrides={"paths.train": str(corpus["train"]), "paths.dev": str(corpus["dev"])},
+        overrides={"paths.train": str(corpus["train"]), "paths.dev": str(corpus["dev"]), **overrides},
     )
     nlp = init_nlp(config)
-    (tmp_path / "out").mkdir()
-    train(nlp, tmp_path / "out", stdout=io.StringIO(), stderr=io.StringIO())
+    out.mkdir()
+    train(nlp, out, stdout=io.StringIO(), stderr=io.StringIO())
+    return nlp
+
+
+def test_tiny_config_trains_and_saves(corpus, tmp_path):
+    train_tiny(corpus, tmp_path / "out")
     nlp2 = spacy.load(tmp_path / "out" / "model-best")
     assert nlp2.pipe_names == ["pmei_relations"]
     meta = json.loads((tmp_path / "out" / "model-best" / "meta.json").read_text())
@@ -162,15 +168,9 @@ def test_tiny_config_trains_and_saves(corpus, tmp_path):
 
 
 def trained_weights(corpus: Dict[str, Path], out: Path, **overrides: Any) -> Dict[str, numpy.ndarray]:
-    """Train tiny.cfg from scratch (init_nlp, then spaCy's training loop) and return
-    every weight: Thinc's parameters and the PyTorch modules' state, by name."""
-    config = load_config(
-        ROOT / "configs" / "tiny.cfg",
-        overrides={"paths.train": str(corpus["train"]), "paths.dev": str(corpus["dev"]), **overrides},
-    )
-    nlp = init_nlp(config)
-    out.mkdir()
-    train(nlp, out, stdout=io.StringIO(), stderr=io.StringIO())
+    """Train tiny.cfg from scratch and return every weight: Thinc's parameters and the
+    PyTorch modules' state, by name."""
+    nlp = train_tiny(corpus, out, **overrides)
     weights = {}
     for i, node in enumerate(nlp.get_pipe("pmei_relations").model.walk()):
         for name in node.param_names:
