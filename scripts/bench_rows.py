@@ -188,6 +188,14 @@ def load_for_scoring(model_dir: Path, ds: str, split: str, gpu_id: int) -> Tuple
     return nlp, [Example(nlp.make_doc(doc.text), doc) for doc in docs]
 
 
+def split_to_score(ds: str, split: str = "eval") -> str:
+    """The split a row scores now: the dataset's eval split for "eval" (test where
+    corpus/DS/corpus.json says its file was converted, else dev), dev for "dev"."""
+    if split != "eval":
+        return "dev"
+    return json.loads((Path("corpus") / ds / "corpus.json").read_text(encoding="utf-8"))["eval_split"]
+
+
 def score(
     model_dir: Path, ds: str, gpu_id: int, seed: int, sample: bool, split: str = "eval"
 ) -> Dict[str, Dict[str, Any]]:
@@ -202,8 +210,7 @@ def score(
     from spacy_pmei.architectures import get_network
 
     nlp, examples = load_for_scoring(model_dir, ds, split, gpu_id)
-    info = json.loads((Path("corpus") / ds / "corpus.json").read_text(encoding="utf-8"))
-    eval_split = info["eval_split"] if split == "eval" else "dev"
+    eval_split = split_to_score(ds, split)
     n_gold = sum(len(eg.reference._.relations) for eg in examples)
     lost = lost_gold(ds, eval_split)
     network = get_network(nlp.get_pipe("pmei_relations").model)
@@ -225,6 +232,13 @@ def score(
     return results
 
 
+def score_again(record: Dict[str, Any], run_dir: Path, row: Dict[str, Any], gpu_id: int) -> None:
+    """Score a finished run's model-best again, keep the rest of its run.json, and mark when."""
+    record.update(score(run_dir / "model-best", row["dataset"], gpu_id, record["seed"], row["sample"], row["eval"]))
+    record["rescored"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    srsly.write_json(run_dir / "run.json", record)
+
+
 @app.command("run")
 def run(
     rows_path: Path = typer.Argument(..., help="Rows file (YAML)"),
@@ -242,8 +256,16 @@ def run(
         row_seeds = [int(s) for s in seeds.split(",") if s] or row["seeds"]
         for seed in row_seeds:
             out = runs_dir / row["name"] / f"seed{seed}"
-            if finished_run(out):
-                msg.info(f"{row['name']} seed {seed}: done already ({out / 'run.json'})")
+            done = finished_run(out)
+            if done:
+                scored_on, now = done["mean"]["eval_split"], split_to_score(row["dataset"], row["eval"])
+                if scored_on == now:
+                    msg.info(f"{row['name']} seed {seed}: done already ({out / 'run.json'})")
+                    continue
+                # Trained before the test file came (or after it went): the model stays, as
+                # dev selected it; only its scores move to the split the dataset has now.
+                msg.info(f"{row['name']} seed {seed}: done already, scored on {scored_on}; scoring it on {now}")
+                score_again(done, out, row, gpu_id)
                 continue
             out.mkdir(parents=True, exist_ok=True)
             cmd = train_command(row, seed, out, gpu_id, max_epochs or None)
@@ -304,9 +326,7 @@ def rescore(
             if record is None:
                 continue
             before = record["mean"][row["select"]]
-            record.update(score(run_dir / "model-best", row["dataset"], gpu_id, seed, row["sample"], row["eval"]))
-            record["rescored"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-            srsly.write_json(run_dir / "run.json", record)
+            score_again(record, run_dir, row, gpu_id)
             after = record["mean"][row["select"]]
             msg.good(f"{row['name']} seed {seed}: {row['select']} {100 * before:.2f} -> {100 * after:.2f}")
 
@@ -960,11 +980,20 @@ def package(
     if best_dir is None:
         msg.fail(f"No finished run of {row_name} in {runs_dir}", exits=1)
     run_record = srsly.read_json(best_dir.parent / "run.json")
+    ds = row["dataset"]
+    scored_on, now = run_record["mean"]["eval_split"], split_to_score(ds)
+    if scored_on != now:
+        # the meta's notes name the corpus's eval split: its scores must be of that split
+        msg.fail(
+            f"{best_dir.parent / 'run.json'} holds scores on {scored_on}, but corpus/{ds} now evaluates on {now}",
+            f"Run `python scripts/bench_rows.py run {rows_path} --runs-dir {runs_dir} --only {row_name}` first: "
+            "it scores finished runs on the new split without training them again",
+            exits=1,
+        )
     output_dir.mkdir(parents=True, exist_ok=True)
     scores_path = output_dir / "scores.json"
     srsly.write_json(scores_path, {k: v for k, v in run_record["mean"].items() if k.startswith(("rel_", "ents_"))})
     meta_path = output_dir / "meta.json"
-    ds = row["dataset"]
     steps = [
         [sys.executable, "scripts/package_meta.py", str(best_dir), str(scores_path),
          f"corpus/{ds}/corpus.json", str(meta_path), "--name", name, "--version", version],

@@ -420,17 +420,16 @@ def test_map_stats_measure_the_kl_the_loss_sees_and_tiny_prior_variances(variant
 
 
 @pytest.mark.slow
-def test_runner_trains_scores_tables_and_packages(tmp_path, monkeypatch):
-    """One row on the bundled sample with the tiny config, end to end, as project.yml runs it."""
+def project_copy(tmp_path: Path) -> Path:
+    """A folder with the project's scripts, configs and sample, to run the scripts in."""
     project = tmp_path / "project"
     for name in ("scripts", "configs", "assets/sample"):
         shutil.copytree(ROOT / name, project / name)
-    rows = project / "rows.yml"
-    srsly.write_yaml(
-        rows,
-        {"rows": [{"name": "pmei-sample", "dataset": "sample", "config": "tiny", "variant": "pmei",
-                   "seeds": [0], "sample": True, "paper": 84.2}]},
-    )
+    return project
+
+
+def runner(project: Path):
+    """run(*args): this interpreter on args in the project folder; its stdout, or fail."""
 
     def run(*args: str, returncode: int = 0, env: Optional[dict] = None) -> str:
         result = subprocess.run(
@@ -439,6 +438,19 @@ def test_runner_trains_scores_tables_and_packages(tmp_path, monkeypatch):
         assert result.returncode == returncode, result.stdout[-3000:] + result.stderr[-3000:]
         return result.stdout
 
+    return run
+
+
+def test_runner_trains_scores_tables_and_packages(tmp_path, monkeypatch):
+    """One row on the bundled sample with the tiny config, end to end, as project.yml runs it."""
+    project = project_copy(tmp_path)
+    rows = project / "rows.yml"
+    srsly.write_yaml(
+        rows,
+        {"rows": [{"name": "pmei-sample", "dataset": "sample", "config": "tiny", "variant": "pmei",
+                   "seeds": [0], "sample": True, "paper": 84.2}]},
+    )
+    run = runner(project)
     run("scripts/datasets.py", "convert", "sample", "assets/sample", "corpus/sample", "--config", "tiny")
     # Started as `.venv/bin/python scripts/bench_rows.py` with no venv on PATH: training
     # must still run on this interpreter, not on a PATH `python` that lacks spaCy.
@@ -533,3 +545,75 @@ def test_encoder_rows_are_the_shipped_pair_with_a_plainer_embedding():
     assert bench.read_pairs(ROOT / "configs" / "encoder-webnlg.yml", list(rows.values())) == [
         ("pmei_glove_norm-webnlg", "mtl_glove_norm-webnlg")
     ]
+
+
+def test_runner_scores_the_test_split_once_its_file_is_there(tmp_path):
+    """The held-back check: the same runs, re-run with test_triples.json in the data folder.
+
+    A run trained while only dev was there is scored on test when the test file
+    comes, without training again; a tuning row (eval: dev) stays on dev; the
+    table says which split each row was scored on, and the package carries test
+    scores (and refuses dev scores once the corpus evaluates on test).
+    """
+    project = project_copy(tmp_path)
+    run = runner(project)
+    sample = project / "assets" / "sample"
+    dev_records = json.loads((sample / "nyt_sample_dev.json").read_text(encoding="utf-8"))
+    data = tmp_path / "data" / "webnlg"  # a stand-in for WebNLG, in its file names
+    data.mkdir(parents=True)
+    shutil.copyfile(sample / "nyt_sample_train.json", data / "train_triples.json")
+    shutil.copyfile(sample / "rel2id.json", data / "rel2id.json")
+    (data / "val_triples.json").write_text(json.dumps(dev_records[:30]), encoding="utf-8")
+    rows = project / "rows.yml"
+    row = {"dataset": "webnlg", "config": "tiny", "variant": "pmei", "seeds": [0]}
+    srsly.write_yaml(rows, {"rows": [{"name": "pmei-webnlg", **row}, {"name": "tune-webnlg", "eval": "dev", **row}]})
+
+    def fetch_and_convert() -> dict:
+        run("scripts/datasets.py", "fetch-local", "webnlg", "assets/webnlg", str(tmp_path / "data"))
+        run("scripts/datasets.py", "convert", "webnlg", "assets/webnlg", "corpus/webnlg", "--config", "tiny")
+        return json.loads((project / "corpus" / "webnlg" / "corpus.json").read_text())
+
+    assert fetch_and_convert()["eval_split"] == "dev"
+    run("scripts/bench_rows.py", "run", "rows.yml", "--runs-dir", "runs")
+    runs = {name: project / "runs" / name / "seed0" for name in ("pmei-webnlg", "tune-webnlg")}
+    on_dev = {name: json.loads((path / "run.json").read_text()) for name, path in runs.items()}
+    assert {r["mean"]["eval_split"] for r in on_dev.values()} == {"dev"}
+    trained = {name: (path / "model-best" / "meta.json").stat().st_mtime_ns for name, path in runs.items()}
+
+    # the test file arrives: the same commands again
+    (data / "test_triples.json").write_text(json.dumps(dev_records[30:]), encoding="utf-8")
+    info = fetch_and_convert()
+    assert info["eval_split"] == "test" and info["files"]["test"] == "test_triples.json"
+    corpus = project / "corpus" / "webnlg"
+    assert (corpus / "eval.spacy").read_bytes() == (corpus / "test.spacy").read_bytes()
+    # dev scores under a meta that names the test split: refused
+    refused = run("scripts/bench_rows.py", "package", "rows.yml", "pmei-webnlg", "--runs-dir", "runs",
+                  "--output-dir", "packages/bench", "--name", "en_pmei_webnlg", returncode=1)
+    assert "holds scores on dev" in " ".join(refused.split())
+    out = " ".join(run("scripts/bench_rows.py", "run", "rows.yml", "--runs-dir", "runs").split())  # unwrapped
+    assert "pmei-webnlg seed 0: done already, scored on dev; scoring it on test" in out
+    assert "tune-webnlg seed 0: done already (" in out
+    for name, path in runs.items():  # not trained again
+        assert (path / "model-best" / "meta.json").stat().st_mtime_ns == trained[name]
+    on_test = json.loads((runs["pmei-webnlg"] / "run.json").read_text())
+    assert on_test["mean"]["eval_split"] == "test" and on_test["rescored"]
+    assert on_test["command"] == on_dev["pmei-webnlg"]["command"]
+    assert on_test["train_seconds"] == on_dev["pmei-webnlg"]["train_seconds"]
+    gold = {split: sum(len(r["triple_list"]) for r in recs) for split, recs in
+            (("dev", dev_records[:30]), ("test", dev_records[30:]))}
+    assert gold["dev"] != gold["test"]
+    for split, record in (("dev", on_dev["pmei-webnlg"]), ("test", on_test)):
+        m = record["mean"]
+        assert m["gold_placed"] + m["gold_lost"] <= gold[split]  # duplicates are not counted as lost
+        assert m["gold_placed"] > gold[split] - 5
+    assert json.loads((runs["tune-webnlg"] / "run.json").read_text()) == on_dev["tune-webnlg"]
+
+    run("scripts/bench_rows.py", "table", "rows.yml", "--runs-dir", "runs", "--output", "metrics/bench")
+    table_md = (project / "metrics" / "bench.md").read_text()
+    assert "| pmei-webnlg | test | 1/1 |" in table_md and "| tune-webnlg | dev | 1/1 |" in table_md
+    run("scripts/bench_rows.py", "package", "rows.yml", "pmei-webnlg", "--runs-dir", "runs",
+        "--output-dir", "packages/bench", "--name", "en_pmei_webnlg")
+    meta = json.loads((project / "packages" / "bench" / "meta.json").read_text())
+    assert meta["performance"]["rel_exact_f"] == on_test["mean"]["rel_exact_f"]
+    assert meta["performance"]["eval_split"] == "test"
+    assert "on the test split of webnlg (test_triples.json)" in meta["notes"]
