@@ -52,6 +52,30 @@ def test_readme_command_table_is_up_to_date(tmp_path):
     )
 
 
+def test_commands_that_copy_from_data_dir_run_every_time(tmp_path):
+    """A test file added to --vars.data_dir later must reach the corpus on the next run.
+
+    weasel skips a command whose script, deps and outputs are unchanged, and it
+    cannot see files outside the project: a command that copies from data_dir
+    and records outputs would be skipped, leaving the new file unconverted.
+    """
+    from weasel.cli.run import check_rerun, update_lockfile
+    from weasel.util import load_project_config
+
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copyfile(ROOT / "project.yml", project / "project.yml")
+    config = load_project_config(project, overrides={"vars.data_dir": str(tmp_path / "data")})
+    copying = [cmd for cmd in config["commands"] if any("fetch-local" in line for line in cmd["script"])]
+    assert {cmd["name"] for cmd in copying} >= {"fetch-local", "bench-data"}
+    for cmd in copying:
+        for path in [*cmd.get("deps", []), *cmd.get("outputs", [])]:  # as after a run
+            (project / path).parent.mkdir(parents=True, exist_ok=True)
+            (project / path).write_text("done", encoding="utf-8")
+        update_lockfile(project, cmd)
+        assert check_rerun(project, cmd), f"weasel would skip {cmd['name']} on the next run"
+
+
 @pytest.mark.slow
 def test_project_run_all_builds_a_wheel_that_loads(tmp_path):
     project = copy_project(tmp_path / "project")
