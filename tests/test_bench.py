@@ -127,11 +127,12 @@ def test_learning_rate_rows_differ_from_the_minilm_row_only_by_the_pmei_rate(tmp
     scales = {"minilm-lr1e-5-webnlg": 1.0, "minilm-lr1e-4-webnlg": 10.0, "minilm-lr1e-3-webnlg": 100.0,
               "minilm-lr1e-2-webnlg": 1000.0}
     assert set(rows) == set(scales)
-    assert bench.read_pairs(path, list(rows.values())) == [
+    pairs = bench.read_pairs(path, list(rows.values()))
+    assert pairs == [
         ("minilm-lr1e-3-webnlg", other) for other in ("minilm-lr1e-5-webnlg", "minilm-lr1e-4-webnlg", "minilm-lr1e-2-webnlg")
     ]
     # every pair shares a seed to compare on
-    assert all(set(rows[a]["seeds"]) & set(rows[b]["seeds"]) for a, b in bench.read_pairs(path, list(rows.values())))
+    assert all(set(rows[a]["seeds"]) & set(rows[b]["seeds"]) for a, b in pairs)
     key = "components.pmei_relations.learn_rate_scale"
     shipped_scale = load_config(ROOT / "configs" / "transformer.cfg")["components"]["pmei_relations"]["learn_rate_scale"]
     for name, scale in scales.items():
@@ -460,7 +461,6 @@ def test_map_stats_measure_the_kl_the_loss_sees_and_tiny_prior_variances(variant
         assert found["e"]["prior_var_tiny"] < 1.0
 
 
-@pytest.mark.slow
 def project_copy(tmp_path: Path) -> Path:
     """A folder with the project's scripts, configs and sample, to run the scripts in."""
     project = tmp_path / "project"
@@ -482,6 +482,7 @@ def runner(project: Path):
     return run
 
 
+@pytest.mark.slow
 def test_runner_trains_scores_tables_and_packages(tmp_path, monkeypatch):
     """One row on the bundled sample with the tiny config, end to end, as project.yml runs it."""
     project = project_copy(tmp_path)
@@ -588,6 +589,7 @@ def test_encoder_rows_are_the_shipped_pair_with_a_plainer_embedding():
     ]
 
 
+@pytest.mark.slow
 def test_runner_scores_the_test_split_once_its_file_is_there(tmp_path):
     """The held-back check: the same runs, re-run with test_triples.json in the data folder.
 
