@@ -140,3 +140,4 @@ class Errors(metaclass=ErrorsWithCodes):
     E513 = ("Cannot import the --code file {path}: {why}")
     E514 = ("Cannot start Ray Serve: {why}")
     E515 = ("Cannot draw the picture: {why}")
+    E516 = ("serve-bench --client aiohttp needs aiohttp: `pip install aiohttp`. ({why})")

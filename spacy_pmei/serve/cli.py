@@ -124,6 +124,10 @@ def serve_bench_cli(
     output: Annotated[
         Optional[Path], typer.Option("--output", "-o", help="Also write the table here (Markdown)", dir_okay=False)
     ] = None,
+    code: Annotated[
+        Optional[Path], typer.Option("--code", help="Python file to import first (custom components)", dir_okay=False)
+    ] = None,
+    client: Annotated[str, typer.Option("--client", help="HTTP client: httpx or aiohttp")] = "httpx",
 ) -> None:
     """Load-test a local server: requests/s, documents/s, latency, and the ratio to nlp.pipe.
 
@@ -132,11 +136,13 @@ def serve_bench_cli(
     """
     try:
         require_serve_packages()
+        import_code(code)
         from .bench import format_table, run_bench
 
         results = run_bench(
             model, concurrency=concurrency or [1, 8, 32], requests=requests,
             docs_per_request=docs_per_request, max_batch=max_batch, max_wait_ms=max_wait_ms,
+            code=str(code.resolve()) if code else None, client=client,
         )  # fmt: skip
     except (ImportError, ValueError, RuntimeError) as err:
         _fail(str(err))
