@@ -289,3 +289,46 @@ def test_ray_serve_two_replicas_answer_byte_for_byte(server, model_dir):
         poisoned = post(ray_url, {"texts": [TEXTS[0], f"a {serve_poison.MARKER}"]})
         assert poisoned.status_code == 500 and poisoned.json()["code"] == "E507"
         assert post(ray_url, {"texts": "x"}).json()["field"] == "texts"
+        check_replica_killed_mid_load(ray_url, server)
+
+
+def replica_pids():
+    out = subprocess.run(["pgrep", "-f", "ServeReplica:spacy-pmei"], capture_output=True, text=True).stdout
+    return [int(pid) for pid in out.split()]
+
+
+def check_replica_killed_mid_load(ray_url, single_url, n=60):
+    """Kill a replica while n requests are in flight: each is answered right or seen to fail."""
+    import os
+    import signal
+
+    pids = replica_pids()
+    assert len(pids) == 2, pids
+    bodies = [{"text": f"{TEXTS[i % 3]} {'And so on . ' * (i % 5)}Case {i} ."} for i in range(n)]
+    expected = [[rounded(r) for r in post(single_url, body).json()["records"]] for body in bodies]
+
+    async def load_and_kill():
+        async with httpx.AsyncClient(base_url=ray_url, timeout=60) as client:
+
+            async def one(body):
+                try:
+                    response = await client.post("/extract", json=body)
+                except httpx.HTTPError as err:
+                    return None, repr(err)
+                # Ray's proxy answers a request lost with its replica in plain text
+                return response.status_code, response.json() if response.status_code == 200 else response.text
+
+            tasks = [asyncio.create_task(one(body)) for body in bodies]
+            await asyncio.sleep(0.1)
+            os.kill(pids[0], signal.SIGKILL)
+            return await asyncio.gather(*tasks)
+
+    results = asyncio.run(load_and_kill())
+    answered = [i for i, (status, _) in enumerate(results) if status == 200]
+    failed = [(status, str(body)[:200]) for status, body in results if status != 200]
+    print(f"replica killed mid-load: {len(answered)} of {n} answered, {len(failed)} failed: {failed[:3]}")
+    assert len(answered) + len(failed) == n and answered
+    assert all([rounded(r) for r in results[i][1]["records"]] == expected[i] for i in answered)
+    assert all(status is None or status >= 500 for status, _ in failed)
+    # Serve replaces the replica; the service answers again
+    assert post(ray_url, bodies[0]).status_code == 200
