@@ -159,6 +159,7 @@ def create_app(
     nlp = engine.nlp
     pipes = relation_components(nlp)
     rel_labels = sorted({label for pipe in pipes for label in pipe.label_data["relations"]})
+    ent_labels = sorted({label for pipe in pipes for label in pipe.label_data["entities"]})
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -209,7 +210,7 @@ def create_app(
         cfg = pipes[0].cfg if pipes else {}
         return {
             "meta": {k: v for k, v in nlp.meta.items() if not str(k).startswith("_")},
-            "labels": {"entities": sorted({x for p in pipes for x in p.label_data["entities"]}), "relations": rel_labels},
+            "labels": {"entities": ent_labels, "relations": rel_labels},
             "threshold": cfg.get("threshold"),
             "max_length": cfg.get("max_length"),
             "spacy_pmei_version": __version__,
@@ -251,7 +252,9 @@ def create_app(
             records.append(record)
         return Response(json.dumps({"records": records}, ensure_ascii=False), media_type="application/json")
 
-    @app.post("/render", response_model=RenderResponse, responses=_ERRORS, summary="Draw records with spacy_pmei.render")
+    @app.post(
+        "/render", response_model=RenderResponse, responses=_ERRORS, summary="Draw records with spacy_pmei.render"
+    )
     async def render(body: RenderRequest) -> Any:
         if len(body.docs) > max_docs:
             return error_response(413, Errors.E503.format(n=len(body.docs), limit=max_docs), field="docs")

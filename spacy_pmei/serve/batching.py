@@ -113,7 +113,9 @@ def run_batch(nlp: Language, items: Sequence[Item], stats: Optional[BatchStats] 
             except Exception as err:  # noqa: BLE001 - whatever a document does, the server lives
                 if len(texts) > 1:
                     stats.retried_batches += 1
-                    logger.warning("a batch of %d documents failed (%s); retrying them alone", len(texts), _describe(err))
+                    logger.warning(
+                        "a batch of %d documents failed (%s); retrying them alone", len(texts), _describe(err)
+                    )
                 else:
                     stats.failed_documents += 1
                     outcomes[indices[0]].error = _describe(err)
@@ -160,7 +162,9 @@ class DynamicBatcher:
         if self.max_batch < 1:
             raise ValueError(Errors.E511.format(setting="max_batch", value=self.max_batch, why="must be at least 1"))
         if self.max_wait_ms < 0:
-            raise ValueError(Errors.E511.format(setting="max_wait_ms", value=self.max_wait_ms, why="must be at least 0"))
+            raise ValueError(
+                Errors.E511.format(setting="max_wait_ms", value=self.max_wait_ms, why="must be at least 0")
+            )
         self._queue = asyncio.Queue()
         self._task = asyncio.get_running_loop().create_task(self._run())
 

@@ -46,7 +46,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_ready(url: str, timeout: float, process: Optional[subprocess.Popen] = None, log: Optional[Path] = None) -> None:
+def wait_ready(
+    url: str, timeout: float, process: Optional[subprocess.Popen] = None, log: Optional[Path] = None
+) -> None:
     """Poll GET url/ready until it answers 200; raises RuntimeError (E512) after timeout s.
 
     url (str): The server's base URL.
