@@ -430,3 +430,7 @@ def render_cli(
     write_file(output_path, write_text(markup))
     n_relations = sum(len(doc._.relations) for doc in docs)
     msg.good(f"Saved {len(docs)} documents, {n_relations} relations to {output_path}")
+
+from .serve.cli import register as _register_serve  # noqa: E402  (serve, serve-bench)
+
+_register_serve(app)

@@ -114,3 +114,30 @@ class Errors(metaclass=ErrorsWithCodes):
     E403 = ("Invalid settings for extraction on Ray: {settings}. workers and "
             "batch_size must be at least 1, the others at least 0.")
     E404 = ("A batch failed on Ray after its retries: {why}")
+
+    # The HTTP service (spacy_pmei.serve, `spacy-pmei serve` and `serve-bench`).
+    # Request errors are sent as JSON bodies {"code": "E5xx", "message": ...}.
+    E500 = ("Serving needs FastAPI, uvicorn and httpx: `pip install "
+            "\"spacy-pmei[serve]\"`. ({why})")
+    E501 = ("Serving on Ray needs Ray Serve: `pip install \"spacy-pmei[ray]\"` "
+            "(or `pip install \"ray[serve]\"`). ({why})")
+    E502 = ("The request body has more than {limit} bytes (--max-bytes). Send "
+            "fewer or shorter texts per request.")
+    E503 = ("The request has {n} texts; at most {limit} are taken per request "
+            "(--max-docs). Split it into several requests.")
+    E504 = ("Invalid request: {field}: {why}")
+    E505 = ("The request body is not valid JSON: {why}")
+    E506 = ("The relations filter names labels the pipeline does not have: "
+            "{labels}. Its relation labels are: {options}.")
+    E507 = ("Text {index} of the request could not be processed: {why}. The "
+            "other documents of its batch were retried alone.")
+    E508 = ("Internal server error: {why}")
+    E509 = ("HTTP {status}: {why}")
+    E510 = ("The pipeline is not loaded yet; retry when GET /ready answers 200.")
+    E511 = ("The setting {setting} = {value!r} is out of range: {why}.")
+    E512 = ("The benchmark's server did not answer GET /ready within "
+            "{seconds} s: {why}")
+    E513 = ("Cannot import the --code file {path}: {why}")
+    E514 = ("Cannot start Ray Serve: {why}")
+    E515 = ("Cannot draw the picture: {why}")
+    E516 = ("serve-bench --client aiohttp needs aiohttp: `pip install aiohttp`. ({why})")

@@ -91,10 +91,19 @@ def read_records(
 
 
 def doc_to_record(doc: Doc, context: Dict[str, Any]) -> Dict[str, Any]:
-    """The JSON output for one document: input fields, entities and relations in character offsets."""
+    """The JSON output for one document: input fields, entities and relations.
+
+    Spans have character offsets and token offsets (start, end), so that a client
+    can point into the text or into spaCy's tokens; `serve` answers the same records.
+
+    doc (Doc): A processed document.
+    context (Dict[str, Any]): Fields to copy into the record first (an id, the line number).
+    RETURNS (Dict[str, Any]): The context, "entities" and "relations".
+    """
     out = dict(context)
     out["entities"] = [
-        {"start_char": e.start_char, "end_char": e.end_char, "label": e.label_, "text": e.text}
+        {"start_char": e.start_char, "end_char": e.end_char, "label": e.label_, "text": e.text,
+         "start": e.start, "end": e.end}
         for e in doc.ents
     ]
     out["relations"] = [rel.to_dict() for rel in getattr(doc._, EXTENSION)]
