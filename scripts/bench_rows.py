@@ -30,8 +30,6 @@ gradient norm: to see what sets off a spike in the training loss.
 """
 
 import json
-import os
-import platform
 import re
 import shlex
 import statistics
@@ -359,25 +357,15 @@ def rescore(
 
 def machine() -> Dict[str, Any]:
     """What the runs ran on (as far as the machine writing the table can tell)."""
-    import spacy
-    import torch
+    from spacy_pmei.machine import machine_info
 
-    from spacy_pmei.benchmark import cpu_name
-
-    cpu = cpu_name()
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "gpu": gpu,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "spacy": spacy.__version__,
-    }
+    return machine_info()
 
 
 def describe_machine(m: Dict[str, Any]) -> str:
-    return f"{m['cpu']}, {m['cores']} cores, GPU {m['gpu'] or 'none'}, torch {m['torch']}"
+    from spacy_pmei.machine import describe_machine as describe
+
+    return describe(m)
 
 
 def run_machines(results: List[Dict[str, Any]]) -> List[str]:

@@ -2,7 +2,6 @@
 import json
 import logging
 import os
-import platform
 import random
 import subprocess
 import sys
@@ -15,6 +14,8 @@ import spacy
 from spacy.language import Language
 from spacy.training import Example
 from thinc.api import Config, fix_random_seed
+
+from .machine import describe_machine, machine_info
 
 logger = logging.getLogger("spacy_pmei")
 
@@ -31,29 +32,6 @@ TOK2VEC = {
     },
     "encode": {"@architectures": "spacy-pmei.BiLSTMEncoder.v1", "width": 100, "depth": 1},
 }
-
-
-def cpu_name() -> str:
-    """The CPU's model name (from /proc/cpuinfo where there is one)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine_description(gpu_id: int = -1) -> str:
-    """One line naming the machine: CPU model, cores, torch threads, GPU if used."""
-    import torch
-
-    cpu = cpu_name()
-
-    desc = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} threads"
-    if gpu_id >= 0 and torch.cuda.is_available():
-        desc += f", GPU {torch.cuda.get_device_name(gpu_id)}"
-    return f"{desc}, Python {platform.python_version()}, spaCy {spacy.__version__}"
 
 
 def load_examples(nlp: Language, path: Path, limit: int = 0) -> List[Example]:
@@ -192,8 +170,9 @@ def _memory_child(payload_path: str) -> None:
     inputs = [nlp.make_doc(text) for text in texts]
     before = _RSSSampler.current()
     with _RSSSampler() as sampler:
-        docs = list(nlp.pipe(inputs, batch_size=max(payload["batch"], 1)))
-    print(len(docs[0]), file=sys.stderr)
+        for _doc in nlp.pipe(inputs, batch_size=max(payload["batch"], 1)):
+            pass
+    # the parent reads this one line: the child's stdout is its channel, not a log
     print((before - start) / 2**20, (sampler.peak - before) / 2**20)
 
 
@@ -205,7 +184,7 @@ def run_benchmark(
     RETURNS (Dict[str, Any]): Figures and ratios (see format_table).
     """
     fix_random_seed(seed)
-    results: Dict[str, Any] = {"machine": machine_description(), "data": str(data)}
+    results: Dict[str, Any] = {"machine": describe_machine(machine_info()), "data": str(data)}
     pipelines = {}
     for kind in ("ner", "pmei"):
         nlp = build_pipeline(kind)

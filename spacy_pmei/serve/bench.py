@@ -198,12 +198,9 @@ async def load(
 
 
 def _machine() -> str:
-    # the one machine description, wherever the refactoring has put it
-    try:
-        from ..machine import machine_description  # type: ignore[import-not-found]
-    except ImportError:
-        from ..benchmark import machine_description
-    return machine_description()
+    from ..machine import describe_machine, machine_info
+
+    return describe_machine(machine_info())
 
 
 def run_bench(
