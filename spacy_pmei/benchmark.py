@@ -170,8 +170,8 @@ def _memory_child(payload_path: str) -> None:
     inputs = [nlp.make_doc(text) for text in texts]
     before = _RSSSampler.current()
     with _RSSSampler() as sampler:
-        for _doc in nlp.pipe(inputs, batch_size=max(payload["batch"], 1)):
-            pass
+        # kept alive until measured, as a caller would hold its docs
+        _docs = list(nlp.pipe(inputs, batch_size=max(payload["batch"], 1)))
     # the parent reads this one line: the child's stdout is its channel, not a log
     print((before - start) / 2**20, (sampler.peak - before) / 2**20)
 
