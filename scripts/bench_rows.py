@@ -615,7 +615,7 @@ def table(
 @contextmanager
 def early_as_final(network: Any) -> Iterator[None]:
     """Within: the network returns its early logits (y'_e, y'_r) in place of the final ones."""
-    hook = network.register_forward_hook(lambda module, args, res: (res[2], res[3], *res[2:]))
+    hook = network.register_forward_hook(lambda module, args, res: res.early_as_final())
     try:
         yield
     finally:

@@ -204,7 +204,7 @@ def _forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[PMEIOutput,
         for k, H in enumerate(Hs):
             X[k, : H.shape[0]] = H
         outputs, backprop_block = torch_layer((X, lengths), is_train)
-        block_out = PMEIBlock(block_segments, lengths, *outputs)
+        block_out = PMEIBlock(block_segments, lengths, **outputs._asdict())
         if is_train:
             callbacks.append((backprop_block, backprop_pieces))
         else:
@@ -299,17 +299,19 @@ def _convert_inputs(
 def _convert_outputs(model: Model, inputs_outputs: Tuple[Any, Tuple], is_train: bool):
     import torch
 
+    from .pytorch_pmei import NetworkOutput
+
     _, outputs = inputs_outputs
-    converted = tuple(None if t is None else torch2xp(t, ops=model.ops) for t in outputs)
+    converted = NetworkOutput(*(None if t is None else torch2xp(t, ops=model.ops) for t in outputs))
 
     def backprop(d_block: PMEIBlockGrad) -> ArgsKwargs:
-        grads = (
-            d_block.d_ent,
-            d_block.d_rel,
-            d_block.d_early_ent,
-            d_block.d_early_rel,
-            d_block.d_kl_e,
-            d_block.d_kl_r,
+        grads = NetworkOutput(
+            ent_logits=d_block.d_ent,
+            rel_logits=d_block.d_rel,
+            early_ent_logits=d_block.d_early_ent,
+            early_rel_logits=d_block.d_early_rel,
+            kl_e=d_block.d_kl_e,
+            kl_r=d_block.d_kl_r,
         )
         tensors, grad_tensors = [], []
         for out, grad in zip(outputs, grads):

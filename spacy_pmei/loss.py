@@ -65,6 +65,30 @@ def block_targets(block: PMEIBlock, targets: Sequence[Targets]) -> Tuple[numpy.n
     return tags, cells
 
 
+def warn_cross_window(blocks: Sequence[PMEIBlock], targets: Sequence[Targets], max_length: int) -> int:
+    """Warn (W002) about gold cells whose head and tail fall in no common window.
+
+    block_targets leaves such cells out, since the model never scores that pair;
+    this says so instead of dropping them silently.
+
+    blocks (Sequence[PMEIBlock]): The blocks of one batch.
+    targets (Sequence[Targets]): gold_targets() per doc of the batch.
+    max_length (int): The component's window, for the message.
+    RETURNS (int): How many gold cells no window holds.
+    """
+    windows: Dict[int, List[Tuple[int, int]]] = {}
+    for block in blocks:
+        for d, s, e in block.segments:
+            windows.setdefault(d, []).append((s, e))
+    lost = 0
+    for d, (_, cells) in enumerate(targets):
+        n = sum(1 for i, j, _ in cells if not any(s <= i < e and s <= j < e for s, e in windows.get(d, [])))
+        if n:
+            warnings.warn(Warnings.W002.format(n=n, max_length=max_length))
+        lost += n
+    return lost
+
+
 def supervised_loss(
     ops: Ops,
     ent_logits: Any,

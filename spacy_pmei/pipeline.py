@@ -20,7 +20,7 @@ from .decoding import (
     spans_from_tags,
 )
 from .errors import Errors
-from .loss import block_targets, gold_targets, supervised_loss
+from .loss import block_targets, gold_targets, supervised_loss, warn_cross_window
 from .relations import doc_labels, get_records, set_records
 
 logger = logging.getLogger("spacy_pmei")
@@ -392,6 +392,7 @@ class PMEIRelations(TrainablePipe):
         tag_index = {name: i for i, name in enumerate(self.tag_names)}
         rel_index = {label: i for i, label in enumerate(self.cfg["relation_labels"])}
         targets = [gold_targets(eg, tag_index, rel_index) for eg in examples]
+        warn_cross_window(outputs.blocks, targets, self.cfg["max_length"])
         scale = 1.0 / max(outputs.n_segments, 1)
         cfg = self.cfg
         total = 0.0

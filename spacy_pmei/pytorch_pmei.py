@@ -6,7 +6,7 @@ D = encoder width, T = BIOES tags, L = relation labels. See ../shared/PMEI.md
 """
 import io
 import os
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -37,9 +37,26 @@ if hasattr(os, "register_at_fork"):
 VAR_EPS = 1e-8
 PAIR_PRIOR_BIAS = -4.6  # log(0.01 / 0.99)
 
-ModuleOutput = Tuple[
-    Tensor, Tensor, Optional[Tensor], Optional[Tensor], Optional[Tensor], Optional[Tensor]
-]
+
+
+class NetworkOutput(NamedTuple):
+    """What PMEINetwork.forward returns, by name: torch tensors there, and the same
+    fields as Thinc arrays once architectures.py has converted them.
+
+    The early and KL entries are None where the variant has none. Logits, not
+    probabilities: the losses are computed from logits for numerical stability.
+    """
+
+    ent_logits: Any  # B x n x T: the final entity head C_e
+    rel_logits: Any  # B x n x n x L: the final relation head C_r
+    early_ent_logits: Optional[Any] = None  # B x n x T: C'_e
+    early_rel_logits: Optional[Any] = None  # B x n x n x L: C'_r
+    kl_e: Optional[Any] = None  # scalar: KL of the ER map, summed over real words
+    kl_r: Optional[Any] = None  # scalar: KL of the RC map
+
+    def early_as_final(self) -> "NetworkOutput":
+        """The early heads' logits in place of the final ones (diagnostics: what stage two adds)."""
+        return self._replace(ent_logits=self.early_ent_logits, rel_logits=self.early_rel_logits)
 
 
 class PairClassifier(nn.Module):
@@ -169,10 +186,7 @@ def gaussian_kl(mu: Tensor, var: Tensor, prior_mu: Tensor, prior_var: Tensor) ->
 class PMEINetwork(nn.Module):
     """The PMEI heads on a padded shared representation H.
 
-    forward(H, mask) returns (ent_logits, rel_logits, early_ent_logits,
-    early_rel_logits, kl_e, kl_r); the early and KL entries are None where the
-    variant has none. Logits, not probabilities: the losses are computed from
-    logits for numerical stability.
+    forward(H, mask) returns a NetworkOutput.
     """
 
     def __init__(
@@ -236,8 +250,8 @@ class PMEINetwork(nn.Module):
             if sm is not None:
                 sm.sample_in_eval = bool(sample)
 
-    def forward(self, H: Tensor, mask: Tensor) -> ModuleOutput:
-        """H (Tensor): B x n x D. mask (Tensor): B x n bool. RETURNS (ModuleOutput)."""
+    def forward(self, H: Tensor, mask: Tensor) -> NetworkOutput:
+        """H (Tensor): B x n x D. mask (Tensor): B x n bool. RETURNS (NetworkOutput)."""
         H = self.dropout(H)
         early_ent = early_rel = None
         y_e = y_r = y = None
@@ -258,7 +272,7 @@ class PMEINetwork(nn.Module):
         else:
             T_e, kl_e = self.map_e(H, y_e, mask)
             T_r, kl_r = self.map_r(H, y_r, mask)
-        return self.ent(T_e), self.rel(T_r), early_ent, early_rel, kl_e, kl_r
+        return NetworkOutput(self.ent(T_e), self.rel(T_r), early_ent, early_rel, kl_e, kl_r)
 
 
 class PackedBiLSTM(nn.Module):

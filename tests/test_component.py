@@ -1,6 +1,7 @@
 """The pmei_relations component: settings, labels, serialization, edge cases."""
 import subprocess
 import sys
+import warnings
 
 import numpy
 import pytest
@@ -369,3 +370,19 @@ def test_learn_rate_scale_reaches_only_this_components_weights():
     # the setting is saved with the pipeline
     assert nlp.config["components"]["pmei_relations"]["learn_rate_scale"] == 4.0
 
+
+
+def test_a_gold_triple_across_two_windows_warns_w002():
+    """A triple whose head and tail fall in different windows cannot be learned; say so."""
+    nlp = small_nlp(max_length=3)
+    # head ends at word 1 (window 0-3), tail at word 5 (window 3-6)
+    example = make_example(nlp, *TRAIN_DATA[0])
+    optimizer = nlp.initialize(lambda: [example])
+    with pytest.warns(UserWarning, match=r"\[W002\] The document has 1 relation"):
+        nlp.update([example], sgd=optimizer)
+    # within one window: no warning
+    nlp_wide = small_nlp(max_length=8)
+    optimizer = nlp_wide.initialize(lambda: [make_example(nlp_wide, *TRAIN_DATA[0])])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nlp_wide.update([make_example(nlp_wide, *TRAIN_DATA[0])], sgd=optimizer)
