@@ -396,7 +396,7 @@ def render_cli(
     import sys
 
     from .extract import ExtractStats, guess_format, load_extraction_model, read_records
-    from .render import render
+    from .pictures import render
 
     texts = list(texts or [])
     if bool(texts) == (input_path is not None):

@@ -241,6 +241,18 @@ def test_jupyter_displays_through_ipython(monkeypatch):
     assert spacy_pmei.render(doc).startswith('<div class="pmei-render">')
 
 
+def test_import_spacy_pmei_does_not_load_the_picture_code():
+    import sys
+
+    code = (
+        "import sys, spacy_pmei; assert 'spacy_pmei.pictures' not in sys.modules; "
+        "spacy_pmei.render; assert 'spacy_pmei.pictures' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    with pytest.raises(AttributeError):
+        spacy_pmei.no_such_name
+
+
 # --- in a real browser -------------------------------------------------------------------------
 
 REL_COLORS = {"lives_in": "#ff0000", "born_in": "#00a000", "capital_of": "#0000ff", "contains": "#ff00ff",
