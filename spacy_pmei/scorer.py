@@ -11,6 +11,7 @@ from spacy.util import registry
 from .relations import EXTENSION
 
 Key = Tuple[int, int, str, int, int]
+StringKey = Tuple[str, str, str]
 
 
 def _exact(span: Span) -> Tuple[int, int]:
@@ -36,6 +37,32 @@ def relation_keys(doc: Doc, partial: bool) -> Set[Key]:
     return {(*where(r.head), r.label, *where(r.tail)) for r in getattr(doc._, EXTENSION)}
 
 
+def relation_strings(doc: Doc) -> Set[StringKey]:
+    """The triples of a doc as (head text, label, tail text), as the papers score them.
+
+    The CasRel protocol that PMEI's paper follows compares, per sentence, the set
+    of triples by their entity strings, not their positions: a predicted triple
+    counts when the same strings appear in a gold triple of that sentence, wherever
+    they occur in it, and repeated triples count once.
+
+    doc (Doc): A doc with doc._.relations.
+    RETURNS (Set[StringKey]): (head text, label, tail text).
+    """
+    return {(r.head.text, r.label, r.tail.text) for r in getattr(doc._, EXTENSION)}
+
+
+def _string_prf(examples: List[Example], keep: Optional[frozenset]) -> PRFScore:
+    micro = PRFScore()
+    for eg in examples:
+        pred = relation_strings(eg.predicted)
+        gold = relation_strings(eg.reference)
+        if keep is not None:
+            pred = {k for k in pred if k[1] in keep}
+            gold = {k for k in gold if k[1] in keep}
+        micro.score_set(pred, gold)
+    return micro
+
+
 def score_relations(
     examples: Iterable[Example], relations: Optional[Collection[str]] = None, **kwargs: Any
 ) -> Dict[str, Any]:
@@ -50,7 +77,8 @@ def score_relations(
         labels, predicted and gold alike (e.g. the relations two datasets share);
         None scores all.
     RETURNS (Dict[str, Any]): rel_exact_{p,r,f}, rel_partial_{p,r,f},
-        rel_exact_per_type and rel_partial_per_type ({label: {p, r, f}}).
+        rel_exact_per_type and rel_partial_per_type ({label: {p, r, f}}), and
+        rel_string_{p,r,f}: the papers' string match (relation_strings).
     """
     examples = list(examples)
     keep = None if relations is None else frozenset(relations)
@@ -73,6 +101,8 @@ def score_relations(
         scores[f"rel_{name}_r"] = micro.recall
         scores[f"rel_{name}_f"] = micro.fscore
         scores[f"rel_{name}_per_type"] = {k: v.to_dict() for k, v in sorted(per_type.items())}
+    string = _string_prf(examples, keep)
+    scores.update(rel_string_p=string.precision, rel_string_r=string.recall, rel_string_f=string.fscore)
     return scores
 
 

@@ -130,3 +130,28 @@ def test_cli_bad_input_is_a_coded_error(paths):
         result = runner.invoke(app, ["evaluate", *args])
         assert result.exit_code == 1, args
         assert code in result.output, (args, result.output)
+
+
+def test_string_match_scores_by_entity_text_per_sentence():
+    """The papers' protocol (CasRel): a triple is right when its strings match a gold triple of
+    the sentence, even at other positions; position match calls the same prediction wrong."""
+    nlp = spacy.blank("en")
+    gold = nlp("Paris is in France and Paris is big .")
+    gold.ents = [Span(gold, 0, 1, label="LOC"), Span(gold, 3, 4, label="LOC")]
+    gold._.relations = [Relation(gold.ents[0], "located_in", gold.ents[1])]
+    pred = nlp(gold.text)
+    second_paris, france = Span(pred, 5, 6, label="LOC"), Span(pred, 3, 4, label="LOC")
+    pred.ents = [france, second_paris]
+    pred._.relations = [
+        Relation(second_paris, "located_in", france),  # the other "Paris": strings match
+        Relation(france, "located_in", second_paris),  # reversed: wrong either way
+    ]
+    scores = score_relations([Example(pred, gold)])
+    assert scores["rel_exact_p"] == 0.0 and scores["rel_exact_r"] == 0.0
+    assert scores["rel_string_p"] == pytest.approx(0.5)
+    assert scores["rel_string_r"] == pytest.approx(1.0)
+    # strings are matched within a sentence only: the same triple in another doc does not count
+    other = nlp("France is not here .")
+    other._.relations = []
+    across = score_relations([Example(pred, other), Example(nlp("x"), gold)])
+    assert across["rel_string_p"] == 0.0 and across["rel_string_r"] == 0.0
