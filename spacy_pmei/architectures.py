@@ -1,6 +1,6 @@
 """The Thinc model: tok2vec or transformer listener -> padded H -> PyTorch PMEI heads."""
 from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple, TypeVar
 
 import numpy
 from spacy.tokens import Doc
@@ -10,10 +10,11 @@ from thinc.types import Floats2d, Floats3d
 from thinc.util import get_torch_default_device
 
 from .decoding import Segment, get_segments, make_blocks
+from .defaults import DROPOUT, MAX_CELLS, MAX_LENGTH, VAR_EPS
 from .errors import Errors
+from .memory import release_freed_memory
 
-DEFAULT_MAX_LENGTH = 128
-DEFAULT_MAX_CELLS = 2**17
+T = TypeVar("T")
 
 
 @dataclass
@@ -28,9 +29,6 @@ class PMEIBlock:
     early_rel_logits: Optional[Any]
     kl_e: Optional[Any]
     kl_r: Optional[Any]
-    # Prediction only: the table cells at or above the threshold, on the host, as
-    # (segment, i, j, relation, probability) arrays; the dense tables are then dropped.
-    hits: Optional[Tuple[numpy.ndarray, ...]] = None
 
 
 @dataclass
@@ -59,8 +57,8 @@ def build_pmei_model(
     variant: str = "pmei",
     pair_width: Optional[int] = None,
     prior_width: Optional[int] = None,
-    dropout: float = 0.1,
-    prior_var_floor: float = 1e-8,
+    dropout: float = DROPOUT,
+    prior_var_floor: float = VAR_EPS,
 ) -> Model[List[Doc], PMEIOutput]:
     """Build the PMEI model over any token-vector layer.
 
@@ -109,9 +107,8 @@ def build_pmei_model(
             "prior_var_floor": float(prior_var_floor),
             "n_tags": None,
             "n_rels": None,
-            "max_length": DEFAULT_MAX_LENGTH,
-            "max_cells": DEFAULT_MAX_CELLS,
-            "min_logit": 0.0,
+            "max_length": MAX_LENGTH,
+            "max_cells": MAX_CELLS,
         },
     )
 
@@ -163,6 +160,35 @@ def _is_listener(tok2vec: Model) -> bool:
     return any(node.name.endswith("listener") for node in tok2vec.walk())
 
 
+def _prepare(model: Model, docs: List[Doc], is_train: bool, max_length: int, max_cells: int) -> Any:
+    """The docs' segments, their blocks and, for a listener, the upstream vectors."""
+    tok2vec = model.get_ref("tok2vec")
+    H_docs, backprop_docs = tok2vec(docs, is_train) if _is_listener(tok2vec) else (None, None)
+    segments = get_segments(docs, max_length)
+    network = get_network(model)
+    if hasattr(network, "set_dropout"):
+        network.set_dropout(model.attrs["dropout_rate"])
+    return H_docs, backprop_docs, segments, make_blocks(segments, max_cells)
+
+
+def _run_block(
+    model: Model, docs: List[Doc], H_docs: Optional[List[Floats2d]], segments: List[Segment], is_train: bool
+) -> Tuple[PMEIBlock, Callable, Optional[Callable]]:
+    """Encode (or slice) one block's segments, pad them and run the network on them."""
+    if H_docs is not None:
+        Hs = [H_docs[d][s:e] for d, s, e in segments]
+        backprop_pieces = None
+    else:
+        pieces = [docs[d] if s == 0 and e == len(docs[d]) else docs[d][s:e].as_doc() for d, s, e in segments]
+        Hs, backprop_pieces = model.get_ref("tok2vec")(pieces, is_train)
+    lengths = numpy.asarray([e - s for _, s, e in segments], dtype="int64")
+    X = model.ops.alloc3f(len(segments), int(lengths.max()), Hs[0].shape[1])
+    for k, H in enumerate(Hs):
+        X[k, : H.shape[0]] = H
+    outputs, backprop_block = model.get_ref("torch")((X, lengths), is_train)
+    return PMEIBlock(segments, lengths, **outputs._asdict()), backprop_block, backprop_pieces
+
+
 def _forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[PMEIOutput, Callable]:
     """Encode, pad and run the network block by block.
 
@@ -171,52 +197,25 @@ def _forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[PMEIOutput,
     block size, not on the length of the longest document, and a sentence is
     encoded the same way in training and prediction. A listener reads vectors
     of whole documents from the upstream component; they are sliced.
+    The output holds every block's dense tables: prediction over long documents
+    goes through map_blocks instead, which keeps one block's at a time.
     """
-    tok2vec = model.get_ref("tok2vec")
-    torch_layer = model.get_ref("torch")
     ops = model.ops
-    listener = _is_listener(tok2vec)
-    if listener:
-        H_docs, backprop_docs = tok2vec(docs, is_train)
-    segments = get_segments(docs, model.attrs["max_length"])
-    network = get_network(model)
-    if hasattr(network, "set_dropout"):
-        network.set_dropout(model.attrs["dropout_rate"])
+    H_docs, backprop_docs, segments, block_list = _prepare(
+        model, docs, is_train, model.attrs["max_length"], model.attrs["max_cells"]
+    )
     blocks: List[PMEIBlock] = []
     callbacks: List[Tuple[Callable, Optional[Callable]]] = []
-    block_list = make_blocks(segments, model.attrs["max_cells"])
-    # A call bigger than a few blocks' budget (a long document) trims the heap
-    # after each block; an ordinary batch of sentences does not pay for it.
-    trim = sum((e - s) ** 2 for _, s, e in segments) > 4 * model.attrs["max_cells"]
     for block in block_list:
-        block_segments = [segments[k] for k in block]
-        if listener:
-            Hs = [H_docs[d][s:e] for d, s, e in block_segments]
-            backprop_pieces = None
-        else:
-            pieces = [
-                docs[d] if s == 0 and e == len(docs[d]) else docs[d][s:e].as_doc()
-                for d, s, e in block_segments
-            ]
-            Hs, backprop_pieces = tok2vec(pieces, is_train)
-        lengths = numpy.asarray([e - s for _, s, e in block_segments], dtype="int64")
-        X = ops.alloc3f(len(block), int(lengths.max()), Hs[0].shape[1])
-        for k, H in enumerate(Hs):
-            X[k, : H.shape[0]] = H
-        outputs, backprop_block = torch_layer((X, lengths), is_train)
-        block_out = PMEIBlock(block_segments, lengths, **outputs._asdict())
+        block_out, backprop_block, backprop_pieces = _run_block(
+            model, docs, H_docs, [segments[k] for k in block], is_train
+        )
+        blocks.append(block_out)
         if is_train:
             callbacks.append((backprop_block, backprop_pieces))
-        else:
-            # Keep no reference to the dense tables (the callback holds them too).
-            block_out = _sparsify(model, block_out)
-            del outputs, X, Hs
-            if trim:
-                release_freed_memory()
-        blocks.append(block_out)
 
     def backprop(d_blocks: List[PMEIBlockGrad]) -> List[Doc]:
-        dH_docs = [ops.alloc2f(*H.shape) for H in H_docs] if listener else []
+        dH_docs = [ops.alloc2f(*H.shape) for H in H_docs] if H_docs is not None else []
         for block_out, (backprop_block, backprop_pieces), d_block in zip(blocks, callbacks, d_blocks):
             dX = backprop_block(d_block)
             dHs = [dX[k, : e - s] for k, (_, s, e) in enumerate(block_out.segments)]
@@ -225,58 +224,40 @@ def _forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[PMEIOutput,
             else:
                 for dH, (d, s, e) in zip(dHs, block_out.segments):
                     dH_docs[d][s:e] += dH
-        if listener:
+        if backprop_docs is not None:
             backprop_docs(dH_docs)
         return []
 
     return PMEIOutput(blocks, len(segments)), backprop
 
 
-def _load_malloc_trim() -> Optional[Callable[[int], int]]:
-    try:
-        import ctypes
-        import ctypes.util
+def map_blocks(
+    model: Model, docs: List[Doc], reduce: Callable[[PMEIBlock], T], *, max_length: int, max_cells: int
+) -> List[T]:
+    """Predict block by block, keeping of each block only what `reduce` makes of it.
 
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc.malloc_trim
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        return None
+    The n x n x L tables of a long document would all be alive at once in
+    model.predict's output; here each block's are dropped once reduced (the
+    component keeps the cells at or above its threshold), so memory does not grow
+    with the number of blocks. A call bigger than a few blocks' budget (a long
+    document) also trims the heap after each block; an ordinary batch of
+    sentences does not pay for it.
 
-
-_MALLOC_TRIM = _load_malloc_trim()
-
-
-def release_freed_memory() -> None:
-    """Give the heap memory freed by the last block back to the OS (glibc only).
-
-    glibc raises its mmap threshold as large blocks are freed, after which the
-    n x n x L tables of later blocks come from the heap; blocks of different
-    sizes then fragment it, and a long document's peak memory grew with its
-    length (123 MB at 10,000 words, 223 MB at 100,000) though no table
-    outlives its block. Trimming after each block keeps the peak flat.
+    model (Model): A spacy-pmei.PMEI model.
+    docs (List[Doc]): The documents.
+    reduce (Callable[[PMEIBlock], T]): What to keep of each block.
+    max_length (int): The window, in words.
+    max_cells (int): The budget of pair cells per block.
+    RETURNS (List[T]): reduce's result per block, in order.
     """
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
-
-
-def _sparsify(model: Model, block: PMEIBlock) -> PMEIBlock:
-    """Keep only what decoding needs, so memory does not grow with the number of blocks.
-
-    The n x n x L tables of a long document would otherwise all be alive until
-    it is decoded; this keeps the cells at or above attrs["min_logit"] (the
-    component's threshold) and the tag logits.
-    """
-    ops = model.ops
-    xp = ops.xp
-    rel = block.rel_logits
-    n = rel.shape[1]
-    lengths = ops.asarray(block.lengths)
-    valid = xp.arange(n)[None, :] < lengths[:, None]
-    hit = (rel >= model.attrs["min_logit"]) & (valid[:, :, None, None] & valid[:, None, :, None])
-    k, i, j, r = xp.nonzero(hit)
-    probs = ops.sigmoid(rel[k, i, j, r])
-    hits = tuple(ops.to_numpy(a) for a in (k, i, j, r, probs))
-    return PMEIBlock(block.segments, block.lengths, block.ent_logits, None, None, None, None, None, hits)
+    H_docs, _, segments, block_list = _prepare(model, docs, False, max_length, max_cells)
+    trim = sum((e - s) ** 2 for _, s, e in segments) > 4 * max_cells
+    kept: List[T] = []
+    for block in block_list:
+        kept.append(reduce(_run_block(model, docs, H_docs, [segments[k] for k in block], False)[0]))
+        if trim:
+            release_freed_memory()
+    return kept
 
 
 def _convert_inputs(

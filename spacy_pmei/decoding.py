@@ -1,5 +1,5 @@
 """BIOES tags <-> spans, windows over long documents, and table cells -> triples."""
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy
 from spacy.tokens import Doc
@@ -8,6 +8,10 @@ from spacy.tokens import Doc
 SpanTuple = Tuple[int, int, str]
 # (doc index, first token, end token) of one window of a document.
 Segment = Tuple[int, int, int]
+
+# A Doc's predictions: entity spans, and triples as stored records
+# (head start, head end, head label, relation, tail start, tail end, tail label, score).
+DocPrediction = Tuple[List[SpanTuple], List[tuple]]
 
 MISSING = -1
 
@@ -188,3 +192,84 @@ def link_triples(
             continue
         triples.append((args[0], rel_labels[r], args[1], score))
     return triples, list(made.values())
+
+
+class BlockCells(NamedTuple):
+    """What decoding keeps of one predicted block: no n x n x L table, only its hits."""
+
+    segments: List[Segment]
+    ent_logits: Any  # B x n x T, on the model's device
+    # The cells at or above the threshold, on the host: (segment, i, j, relation, probability).
+    hits: Tuple[numpy.ndarray, ...]
+
+
+def threshold_cells(ops: Any, block: Any, min_logit: float) -> BlockCells:
+    """Keep a block's tag logits and its table cells whose logit is at least min_logit.
+
+    ops (Ops): The model's ops (numpy or cupy arrays alike).
+    block (PMEIBlock): A block of the model's output (segments, lengths, logits).
+    min_logit (float): The threshold as a logit, log(t / (1 - t)).
+    RETURNS (BlockCells): The block's segments, tag logits and hits.
+    """
+    xp = ops.xp
+    rel = block.rel_logits
+    n = rel.shape[1]
+    lengths = ops.asarray(block.lengths)
+    valid = xp.arange(n)[None, :] < lengths[:, None]
+    hit = (rel >= min_logit) & (valid[:, :, None, None] & valid[:, None, :, None])
+    k, i, j, r = xp.nonzero(hit)
+    probs = ops.sigmoid(rel[k, i, j, r])
+    return BlockCells(block.segments, block.ent_logits, tuple(ops.to_numpy(a) for a in (k, i, j, r, probs)))
+
+
+def decode_blocks(
+    ops: Any,
+    docs: Sequence[Doc],
+    blocks: Sequence[BlockCells],
+    entity_labels: Sequence[str],
+    relation_labels: Sequence[str],
+    anchor_fallback: bool,
+) -> List[DocPrediction]:
+    """Entity spans per window from the tags, then triples linked from the hits, per doc.
+
+    ops (Ops): The model's ops.
+    docs (Sequence[Doc]): The documents the blocks were made from.
+    blocks (Sequence[BlockCells]): threshold_cells of every block.
+    entity_labels (Sequence[str]): The entity labels, in the model's order.
+    relation_labels (Sequence[str]): The relation labels, in the model's order.
+    anchor_fallback (bool): Link a hit with no entity ending at its anchor word to
+        that word alone, labelled with its most likely entity label (else drop it).
+    RETURNS (List[DocPrediction]): Per doc, entity spans and relation records.
+    """
+    tag_names = make_tag_names(entity_labels)
+    doc_tags = [numpy.zeros((len(doc),), dtype="int32") for doc in docs]
+    doc_fallback = [numpy.zeros((len(doc),), dtype="int32") for doc in docs]
+    doc_cells: List[List[Tuple[int, int, int, float]]] = [[] for _ in docs]
+    segments_of: List[List[Tuple[int, int]]] = [[] for _ in docs]
+    for block in blocks:
+        tags = ops.to_numpy(block.ent_logits.argmax(axis=-1))
+        # Most likely entity label per word, for one-word fallback spans.
+        begin = block.ent_logits[..., 1:].reshape(*block.ent_logits.shape[:2], -1, 4)
+        fallback = ops.to_numpy(begin.max(axis=-1).argmax(axis=-1))
+        k, i, j, r, scores = block.hits
+        for idx, (d, s, e) in enumerate(block.segments):
+            doc_tags[d][s:e] = tags[idx, : e - s]
+            doc_fallback[d][s:e] = fallback[idx, : e - s]
+            segments_of[d].append((s, e))
+        for kk, ii, jj, rr, sc in zip(k.tolist(), i.tolist(), j.tolist(), r.tolist(), scores.tolist()):
+            d, s, _ = block.segments[kk]
+            doc_cells[d].append((ii + s, jj + s, rr, sc))
+    predictions: List[DocPrediction] = []
+    for d in range(len(docs)):
+        ents: List[SpanTuple] = []
+        for s, e in sorted(segments_of[d]):
+            ents.extend((a + s, b + s, lab) for a, b, lab in spans_from_tags(doc_tags[d][s:e], tag_names))
+        labels_per_word = None
+        if anchor_fallback:
+            labels_per_word = [entity_labels[x] for x in doc_fallback[d].tolist()]
+        triples, made = link_triples(ents, sorted(doc_cells[d]), relation_labels, labels_per_word)
+        records = [
+            (h[0], h[1], h[2], label, tl[0], tl[1], tl[2], float(score)) for h, label, tl, score in triples
+        ]
+        predictions.append((ents + made, records))
+    return predictions

@@ -10,52 +10,17 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.util import filter_spans
 from spacy.vocab import Vocab
-from thinc.api import Config, Model, Optimizer, set_dropout_rate
+from thinc.api import Model, Optimizer, set_dropout_rate
 
-from .architectures import PMEIBlockGrad, PMEIOutput
-from .decoding import (
-    SpanTuple,
-    link_triples,
-    make_tag_names,
-    spans_from_tags,
-)
+from . import defaults
+from .architectures import PMEIBlockGrad, PMEIOutput, get_network, map_blocks
+from .decoding import DocPrediction, decode_blocks, make_tag_names, threshold_cells
+from .defaults import DEFAULT_MODEL
 from .errors import Errors
 from .loss import block_targets, gold_targets, supervised_loss, warn_cross_window
 from .relations import doc_labels, get_records, set_records
 
 logger = logging.getLogger("spacy_pmei")
-
-DEFAULT_MODEL_CONFIG = """
-[model]
-@architectures = "spacy-pmei.PMEI.v1"
-variant = "pmei"
-pair_width = null
-prior_width = null
-dropout = 0.1
-prior_var_floor = 1e-8
-
-[model.tok2vec]
-@architectures = "spacy.Tok2Vec.v2"
-
-[model.tok2vec.embed]
-@architectures = "spacy.MultiHashEmbed.v2"
-width = 100
-attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
-rows = [5000, 1000, 2500, 2500]
-include_static_vectors = false
-
-[model.tok2vec.encode]
-@architectures = "spacy-pmei.BiLSTMEncoder.v1"
-width = 100
-depth = 1
-# dropout between stacked layers only; one layer has none (H gets the model's dropout)
-dropout = 0.0
-"""
-DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
-
-# A Doc's predictions: entity spans, and triples as stored records.
-DocPrediction = Tuple[List[SpanTuple], List[tuple]]
-
 
 class ScaledLearnRate:
     """An optimizer's view that applies its updates at lr_scale times its own rate.
@@ -80,15 +45,7 @@ class ScaledLearnRate:
     assigns=["doc.ents", "doc._.relations"],
     default_config={
         "model": DEFAULT_MODEL,
-        "threshold": 0.5,
-        "alpha": 1e-3,
-        "beta_e": 1e-6,
-        "beta_r": 1e-6,
-        "max_length": 128,
-        "max_cells": 2**17,
-        "overwrite_ents": True,
-        "anchor_fallback": True,
-        "learn_rate_scale": 1.0,
+        **defaults.COMPONENT_DEFAULTS,
         "scorer": {"@scorers": "spacy-pmei.relation_scorer.v1"},
     },
     default_score_weights={
@@ -152,15 +109,15 @@ class PMEIRelations(TrainablePipe):
         model: Model,
         name: str = "pmei_relations",
         *,
-        threshold: float = 0.5,
-        alpha: float = 1e-3,
-        beta_e: float = 1e-6,
-        beta_r: float = 1e-6,
-        max_length: int = 128,
-        max_cells: int = 2**17,
-        overwrite_ents: bool = True,
-        anchor_fallback: bool = True,
-        learn_rate_scale: float = 1.0,
+        threshold: float = defaults.THRESHOLD,
+        alpha: float = defaults.ALPHA,
+        beta_e: float = defaults.BETA_E,
+        beta_r: float = defaults.BETA_R,
+        max_length: int = defaults.MAX_LENGTH,
+        max_cells: int = defaults.MAX_CELLS,
+        overwrite_ents: bool = defaults.OVERWRITE_ENTS,
+        anchor_fallback: bool = defaults.ANCHOR_FALLBACK,
+        learn_rate_scale: float = defaults.LEARN_RATE_SCALE,
         scorer: Optional[Callable] = None,
     ) -> None:
         """Initialize the component.
@@ -239,9 +196,7 @@ class PMEIRelations(TrainablePipe):
     @property
     def is_initialized(self) -> bool:
         """RETURNS (bool): Whether the PyTorch network has been built."""
-        return self.model.attrs.get("n_rels") is not None and hasattr(
-            self.model.get_ref("torch").shims[0]._model, "set_dropout"
-        )
+        return self.model.attrs.get("n_rels") is not None and hasattr(get_network(self.model), "set_dropout")
 
     def _add(self, key: str, label: str, kind: str) -> int:
         if not isinstance(label, str) or not label.strip() or label != label.strip():
@@ -271,12 +226,14 @@ class PMEIRelations(TrainablePipe):
         return self._add("entity_labels", label, "entity")
 
     def _sync_model_attrs(self) -> None:
-        """Pass the settings that shape the forward pass on to the model."""
+        """Pass the settings that shape the training forward pass and the network on to the model.
+
+        Prediction passes max_length and max_cells to map_blocks itself: it changes nothing
+        on the model.
+        """
         attrs = self.model.attrs
         attrs["max_length"] = self.cfg["max_length"]
         attrs["max_cells"] = self.cfg["max_cells"]
-        t = self.cfg["threshold"]
-        attrs["min_logit"] = float(numpy.log(t / (1.0 - t)))
         if self.cfg["relation_labels"]:
             attrs["n_tags"] = len(self.tag_names)
             attrs["n_rels"] = len(self.cfg["relation_labels"])
@@ -360,6 +317,7 @@ class PMEIRelations(TrainablePipe):
             return losses
         for eg in examples:
             self._validate_gold(eg)
+        self._sync_model_attrs()  # cfg may have been edited since (max_length, max_cells)
         set_dropout_rate(self.model, drop)
         outputs, backprop = self.model.begin_update([eg.predicted for eg in examples])
         loss, d_outputs = self.get_loss(examples, outputs)
@@ -441,49 +399,19 @@ class PMEIRelations(TrainablePipe):
             raise ValueError(Errors.E011.format(name=self.name))
         if not any(len(doc) for doc in docs):
             return [([], []) for _ in docs]
-        self._sync_model_attrs()  # cfg may have been edited since (threshold, max_length)
-        outputs = self.model.predict(docs)
-        return self._decode(docs, outputs)
-
-    def _decode(self, docs: List[Doc], outputs: PMEIOutput) -> List[DocPrediction]:
+        t = self.cfg["threshold"]
+        min_logit = float(numpy.log(t / (1.0 - t)))
         ops = self.model.ops
-        tag_names = self.tag_names
-        ent_labels = self.cfg["entity_labels"]
-        rel_labels = self.cfg["relation_labels"]
-        doc_tags = [numpy.zeros((len(doc),), dtype="int32") for doc in docs]
-        doc_fallback = [numpy.zeros((len(doc),), dtype="int32") for doc in docs]
-        doc_cells: List[List[Tuple[int, int, int, float]]] = [[] for _ in docs]
-        for block in outputs.blocks:
-            tags = ops.to_numpy(block.ent_logits.argmax(axis=-1))
-            # Most likely entity label per word, for one-word fallback spans.
-            begin = block.ent_logits[..., 1:].reshape(*block.ent_logits.shape[:2], -1, 4)
-            fallback = ops.to_numpy(begin.max(axis=-1).argmax(axis=-1))
-            k, i, j, r, scores = block.hits
-            for idx, (d, s, e) in enumerate(block.segments):
-                doc_tags[d][s:e] = tags[idx, : e - s]
-                doc_fallback[d][s:e] = fallback[idx, : e - s]
-            for kk, ii, jj, rr, sc in zip(k.tolist(), i.tolist(), j.tolist(), r.tolist(), scores.tolist()):
-                d, s, _ = block.segments[kk]
-                doc_cells[d].append((ii + s, jj + s, rr, sc))
-        segments_of: List[List[Tuple[int, int]]] = [[] for _ in docs]
-        for block in outputs.blocks:
-            for d, s, e in block.segments:
-                segments_of[d].append((s, e))
-        predictions: List[DocPrediction] = []
-        for d, doc in enumerate(docs):
-            ents: List[SpanTuple] = []
-            for s, e in sorted(segments_of[d]):
-                ents.extend((a + s, b + s, lab) for a, b, lab in spans_from_tags(doc_tags[d][s:e], tag_names))
-            labels_per_word = None
-            if self.cfg["anchor_fallback"]:
-                labels_per_word = [ent_labels[x] for x in doc_fallback[d].tolist()]
-            triples, made = link_triples(ents, sorted(doc_cells[d]), rel_labels, labels_per_word)
-            records = [
-                (h[0], h[1], h[2], label, tl[0], tl[1], tl[2], float(score))
-                for h, label, tl, score in triples
-            ]
-            predictions.append((ents + made, records))
-        return predictions
+        cells = map_blocks(
+            self.model,
+            docs,
+            lambda block: threshold_cells(ops, block, min_logit),
+            max_length=self.cfg["max_length"],
+            max_cells=self.cfg["max_cells"],
+        )
+        return decode_blocks(
+            ops, docs, cells, self.cfg["entity_labels"], self.cfg["relation_labels"], self.cfg["anchor_fallback"]
+        )
 
     def set_annotations(self, docs: Iterable[Doc], predictions: List[DocPrediction]) -> None:
         """Write entities to doc.ents and triples to doc._.relations.

@@ -1,6 +1,8 @@
 """The PMEI network in PyTorch: early classifiers, stochastic maps, final classifiers.
 
-This is the only module that imports torch. Shapes: B segments, n words,
+The torch modules of the package live here; other modules import torch only inside
+the functions that hand arrays across (architectures.py's conversions, loss.py's
+table BCE, encoders.py's BiLSTM), so that importing them stays cheap. Shapes: B segments, n words,
 D = encoder width, T = BIOES tags, L = relation labels. See ../shared/PMEI.md
 (the spec) for the equations; each class names the part it implements.
 """
@@ -10,6 +12,8 @@ from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
+
+from .defaults import DROPOUT, VAR_EPS
 
 # Variants of Table 6 (PMEI.md "Ablations"), as the switches they turn.
 VARIANTS: Dict[str, Dict[str, Any]] = {
@@ -34,7 +38,6 @@ def _one_thread_in_child() -> None:
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_one_thread_in_child)
 
-VAR_EPS = 1e-8
 PAIR_PRIOR_BIAS = -4.6  # log(0.01 / 0.99)
 
 
@@ -198,7 +201,7 @@ class PMEINetwork(nn.Module):
         variant: str = "pmei",
         pair_width: Optional[int] = None,
         prior_width: Optional[int] = None,
-        dropout: float = 0.1,
+        dropout: float = DROPOUT,
         prior_var_floor: float = VAR_EPS,
     ) -> None:
         super().__init__()

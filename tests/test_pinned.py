@@ -3,6 +3,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List
 
+import pytest
 import spacy
 from spacy.language import Language
 
@@ -41,10 +42,20 @@ def predictions_of(nlp: Language) -> List[Dict[str, Any]]:
 def test_a_saved_pipeline_predicts_what_it_predicted_when_pinned():
     # tests/data/pinned_pipeline: the tests' small PMEI model, 25 updates on TRAIN_DATA
     # (seed 0, threshold 0.3), saved on 2026-12-06 before the #29 redesign; the
-    # predictions were written by the code of that day. Scores agree to 6 decimals
-    # (they move by ~1e-7 with batch composition and thread count).
+    # predictions were written by the code of that day. Entities and triples must be the
+    # same; a score may move by ~1e-6 with the CPU's float kernels, batch composition and
+    # thread count (a score pinned as 0.550481 read 0.550482 on another machine of the same
+    # kind), so scores are compared to 1e-5. Bit-identity before and after a refactor is
+    # checked on one machine, not against a file made on another.
     nlp = spacy.load(DATA / "pinned_pipeline")
     pinned = json.loads((DATA / "pinned_predictions.json").read_text(encoding="utf8"))
     found = predictions_of(nlp)
     assert sum(len(p["relations"]) for p in pinned) >= 10  # a pin worth having
-    assert found == pinned
+
+    def without_scores(preds):
+        return [{"ents": p["ents"], "relations": [r[:5] for r in p["relations"]]} for p in preds]
+
+    assert without_scores(found) == without_scores(pinned)
+    found_scores = [r[5] for p in found for r in p["relations"]]
+    pinned_scores = [r[5] for p in pinned for r in p["relations"]]
+    assert found_scores == pytest.approx(pinned_scores, abs=1e-5)

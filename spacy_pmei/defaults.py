@@ -1,0 +1,63 @@
+"""Every default setting of pmei_relations and of its model, written once.
+
+The factory's default_config, PMEIRelations.__init__, build_pmei_model and the
+PyTorch network all read their defaults from here.
+"""
+from thinc.api import Config
+
+# The component (pmei_relations): see PMEIRelations.__init__ for what each one does.
+THRESHOLD = 0.5
+ALPHA = 1e-3  # the authors' code (PMEI.md); the paper's Figure 3 agrees for exact match
+BETA_E = 1e-6
+BETA_R = 1e-6
+MAX_LENGTH = 128
+MAX_CELLS = 2**17
+OVERWRITE_ENTS = True
+ANCHOR_FALLBACK = True
+LEARN_RATE_SCALE = 1.0
+
+COMPONENT_DEFAULTS = {
+    "threshold": THRESHOLD,
+    "alpha": ALPHA,
+    "beta_e": BETA_E,
+    "beta_r": BETA_R,
+    "max_length": MAX_LENGTH,
+    "max_cells": MAX_CELLS,
+    "overwrite_ents": OVERWRITE_ENTS,
+    "anchor_fallback": ANCHOR_FALLBACK,
+    "learn_rate_scale": LEARN_RATE_SCALE,
+}
+
+# The model (spacy-pmei.PMEI.v1).
+DROPOUT = 0.1  # on H; nlp.update(drop=...) overrides it while training
+# The floor added to every variance of the stochastic maps: the posterior's always,
+# the prior's by default (prior_var_floor). 1e-8 is the authors' code.
+VAR_EPS = 1e-8
+
+DEFAULT_MODEL_CONFIG = f"""
+[model]
+@architectures = "spacy-pmei.PMEI.v1"
+variant = "pmei"
+pair_width = null
+prior_width = null
+dropout = {DROPOUT}
+prior_var_floor = {VAR_EPS}
+
+[model.tok2vec]
+@architectures = "spacy.Tok2Vec.v2"
+
+[model.tok2vec.embed]
+@architectures = "spacy.MultiHashEmbed.v2"
+width = 100
+attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
+rows = [5000, 1000, 2500, 2500]
+include_static_vectors = false
+
+[model.tok2vec.encode]
+@architectures = "spacy-pmei.BiLSTMEncoder.v1"
+width = 100
+depth = 1
+# dropout between stacked layers only; one layer has none (H gets the model's dropout)
+dropout = 0.0
+"""
+DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
