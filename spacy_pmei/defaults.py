@@ -28,6 +28,25 @@ COMPONENT_DEFAULTS = {
     "learn_rate_scale": LEARN_RATE_SCALE,
 }
 
+# Which scores select the best model (spacy train) and which are shown.
+SCORE_WEIGHTS = {
+    "rel_exact_f": 1.0,
+    "rel_exact_p": 0.0,
+    "rel_exact_r": 0.0,
+    "rel_partial_f": 0.0,
+    "rel_partial_p": 0.0,
+    "rel_partial_r": 0.0,
+    "rel_string_f": 0.0,
+    "rel_string_p": 0.0,
+    "rel_string_r": 0.0,
+    "ents_f": 0.0,
+    "ents_p": 0.0,
+    "ents_r": 0.0,
+    "rel_exact_per_type": None,
+    "rel_partial_per_type": None,
+    "ents_per_type": None,
+}
+
 # The model (spacy-pmei.PMEI.v1).
 DROPOUT = 0.1  # on H; nlp.update(drop=...) overrides it while training
 # The floor added to every variance of the stochastic maps: the posterior's always,

@@ -62,6 +62,7 @@ class Errors(metaclass=ErrorsWithCodes):
     E018 = ("Cannot read the labels file {path}: {why}. It is the JSON that "
             "`spacy init labels` writes for the component: "
             '{{"entities": [...], "relations": [...]}}.')
+    E030 = ("Unknown diagnostic {name!r} for the PMEI network: use one of {options}.")
 
     # Data conversion (spacy_pmei.convert, `spacy-pmei convert`). {where} names
     # the file, the 0-based record index and, for JSONL, the 1-based line.

@@ -7,12 +7,14 @@ from spacy.attrs import ORTH
 from spacy.training import Example
 from thinc.api import Ops, torch2xp, xp2torch
 
-from .architectures import PMEIBlock
+from .architectures import PMEIBlock, PMEIBlockGrad, PMEIOutput
 from .decoding import MISSING, tags_from_biluo
 from .errors import Warnings
 from .relations import get_records
 
 Targets = Tuple[numpy.ndarray, List[Tuple[int, int, int]]]
+# The terms of eq. 15, each weighted and averaged over segments as the loss sums them.
+LOSS_TERMS = ("final", "early", "kl_e", "kl_r")
 
 
 def gold_targets(eg: Example, tag_index: Dict[str, int], rel_index: Dict[str, int]) -> Targets:
@@ -154,3 +156,53 @@ def _table_bce(
         if scale != 1.0:
             grad.mul_(scale)
     return loss, torch2xp(grad, ops=ops)
+
+
+def eq15_loss(
+    ops: Ops,
+    outputs: PMEIOutput,
+    targets: Sequence[Targets],
+    alpha: float,
+    beta_e: float,
+    beta_r: float,
+) -> Tuple[float, Dict[str, float], List[PMEIBlockGrad]]:
+    """The loss of eq. 15, its terms and its gradients, averaged over the batch's segments.
+
+    L = L(C_e, C_r) + alpha L(C'_e, C'_r) + beta_e KL_e + beta_r KL_r, where the
+    entity term is cross-entropy summed over words and the relation term is
+    binary cross-entropy summed over every cell of the n x n x L table.
+
+    ops (Ops): The model's ops.
+    outputs (PMEIOutput): The model's output for the batch.
+    targets (Sequence[Targets]): gold_targets() per doc of the batch.
+    alpha, beta_e, beta_r (float): The weights of eq. 15.
+    RETURNS (Tuple[float, Dict[str, float], List[PMEIBlockGrad]]): The loss, its terms
+        (LOSS_TERMS, weighted and averaged as the loss sums them) and the gradients per block.
+    """
+    scale = 1.0 / max(outputs.n_segments, 1)
+    total = 0.0
+    terms = dict.fromkeys(LOSS_TERMS, 0.0)
+    grads = []
+    for block in outputs.blocks:
+        tags, cells = block_targets(block, targets)
+        loss, d_ent, d_rel = supervised_loss(ops, block.ent_logits, block.rel_logits, block, tags, cells, scale=scale)
+        total += loss
+        terms["final"] += loss
+        grad = PMEIBlockGrad(d_ent, d_rel)
+        if block.early_ent_logits is not None:
+            loss, d_ent, d_rel = supervised_loss(
+                ops, block.early_ent_logits, block.early_rel_logits, block, tags, cells, scale=alpha * scale
+            )
+            total += alpha * loss
+            terms["early"] += alpha * loss
+            grad.d_early_ent = d_ent
+            grad.d_early_rel = d_rel
+        if block.kl_e is not None:
+            kl_e, kl_r = beta_e * float(block.kl_e), beta_r * float(block.kl_r)
+            total += kl_e + kl_r
+            terms["kl_e"] += kl_e
+            terms["kl_r"] += kl_r
+            grad.d_kl_e = beta_e * scale
+            grad.d_kl_r = beta_r * scale
+        grads.append(grad)
+    return total * scale, {k: v * scale for k, v in terms.items()}, grads

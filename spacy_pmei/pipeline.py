@@ -16,28 +16,13 @@ from . import defaults
 from .architectures import PMEIBlockGrad, PMEIOutput, get_network, map_blocks
 from .decoding import DocPrediction, decode_blocks, make_tag_names, threshold_cells
 from .defaults import DEFAULT_MODEL
+from .diagnostics import update_record
 from .errors import Errors
-from .loss import block_targets, gold_targets, supervised_loss, warn_cross_window
+from .loss import eq15_loss, gold_targets, warn_cross_window
+from .optimizers import ScaledLearnRate
 from .relations import doc_labels, get_records, set_records
 
 logger = logging.getLogger("spacy_pmei")
-
-class ScaledLearnRate:
-    """An optimizer's view that applies its updates at lr_scale times its own rate.
-
-    The optimizer's state (Adam's moments, step counts, averages, schedules) stays
-    its own: updates through the view are the optimizer's updates, keyed as usual.
-    """
-
-    def __init__(self, optimizer: Optimizer, lr_scale: float) -> None:
-        self.optimizer = optimizer
-        self.lr_scale = lr_scale
-
-    def __call__(self, key: Any, weights: Any, gradient: Any, *, lr_scale: float = 1.0) -> Any:
-        return self.optimizer(key, weights, gradient, lr_scale=lr_scale * self.lr_scale)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.optimizer, name)
 
 
 @Language.factory(
@@ -48,23 +33,7 @@ class ScaledLearnRate:
         **defaults.COMPONENT_DEFAULTS,
         "scorer": {"@scorers": "spacy-pmei.relation_scorer.v1"},
     },
-    default_score_weights={
-        "rel_exact_f": 1.0,
-        "rel_exact_p": 0.0,
-        "rel_exact_r": 0.0,
-        "rel_partial_f": 0.0,
-        "rel_partial_p": 0.0,
-        "rel_partial_r": 0.0,
-        "rel_string_f": 0.0,
-        "rel_string_p": 0.0,
-        "rel_string_r": 0.0,
-        "ents_f": 0.0,
-        "ents_p": 0.0,
-        "ents_r": 0.0,
-        "rel_exact_per_type": None,
-        "rel_partial_per_type": None,
-        "ents_per_type": None,
-    },
+    default_score_weights=defaults.SCORE_WEIGHTS,
 )
 def make_pmei_relations(
     nlp: Language,
@@ -154,18 +123,12 @@ class PMEIRelations(TrainablePipe):
         self.name = name
         self.scorer = scorer
         self.cfg: Dict[str, Any] = {
-            "entity_labels": [],
-            "relation_labels": [],
-            "threshold": threshold,
-            "alpha": alpha,
-            "beta_e": beta_e,
-            "beta_r": beta_r,
-            "max_length": max_length,
-            "max_cells": max_cells,
-            "overwrite_ents": overwrite_ents,
-            "anchor_fallback": anchor_fallback,
-            "learn_rate_scale": learn_rate_scale,
-        }
+            "entity_labels": [], "relation_labels": [], "threshold": threshold,
+            "alpha": alpha, "beta_e": beta_e, "beta_r": beta_r,
+            "max_length": max_length, "max_cells": max_cells, "overwrite_ents": overwrite_ents,
+            "anchor_fallback": anchor_fallback, "learn_rate_scale": learn_rate_scale,
+        }  # fmt: skip
+        self._observers: List[Callable[[Dict[str, Any]], None]] = []
         self._sync_model_attrs()
 
     # ---- labels -------------------------------------------------------------
@@ -320,8 +283,10 @@ class PMEIRelations(TrainablePipe):
         self._sync_model_attrs()  # cfg may have been edited since (max_length, max_cells)
         set_dropout_rate(self.model, drop)
         outputs, backprop = self.model.begin_update([eg.predicted for eg in examples])
-        loss, d_outputs = self.get_loss(examples, outputs)
+        loss, terms, d_outputs = self._eq15(examples, outputs)
         backprop(d_outputs)
+        if self._observers:
+            self._notify(examples, loss, terms)
         if sgd is not None:
             self.finish_update(sgd)
         losses[self.name] += loss
@@ -339,52 +304,55 @@ class PMEIRelations(TrainablePipe):
     def get_loss(
         self, examples: Iterable[Example], outputs: PMEIOutput
     ) -> Tuple[float, List[PMEIBlockGrad]]:
-        """Loss of eq. 15 and its gradients, averaged over the batch's segments.
-
-        L = L(C_e, C_r) + alpha L(C'_e, C'_r) + beta_e KL_e + beta_r KL_r, where the
-        entity term is cross-entropy summed over words and the relation term is
-        binary cross-entropy summed over every cell of the n x n x L table.
+        """Loss of eq. 15 and its gradients, averaged over the batch's segments (loss.eq15_loss).
 
         examples (Iterable[Example]): The batch.
         outputs (PMEIOutput): The model's output for the batch.
         RETURNS (Tuple[float, List[PMEIBlockGrad]]): The loss and the gradients per block.
         """
+        loss, _, grads = self._eq15(examples, outputs)
+        return loss, grads
+
+    def get_loss_terms(self, examples: Iterable[Example], outputs: PMEIOutput) -> Dict[str, float]:
+        """The terms of eq. 15 for a batch, weighted and averaged as get_loss sums them.
+
+        examples (Iterable[Example]): The batch.
+        outputs (PMEIOutput): The model's output for the batch.
+        RETURNS (Dict[str, float]): "final", "early" (alpha times the early heads' loss),
+            "kl_e" and "kl_r" (beta times each map's KL); they sum to get_loss's loss.
+        """
+        return self._eq15(examples, outputs)[1]
+
+    def _eq15(self, examples: Iterable[Example], outputs: PMEIOutput) -> Tuple[float, Dict[str, float], list]:
         examples = list(examples)
         tag_index = {name: i for i, name in enumerate(self.tag_names)}
         rel_index = {label: i for i, label in enumerate(self.cfg["relation_labels"])}
         targets = [gold_targets(eg, tag_index, rel_index) for eg in examples]
         warn_cross_window(outputs.blocks, targets, self.cfg["max_length"])
-        scale = 1.0 / max(outputs.n_segments, 1)
         cfg = self.cfg
-        total = 0.0
-        grads = []
-        for block in outputs.blocks:
-            tags, cells = block_targets(block, targets)
-            ops = self.model.ops
-            loss, d_ent, d_rel = supervised_loss(
-                ops, block.ent_logits, block.rel_logits, block, tags, cells, scale=scale
-            )
-            total += loss
-            grad = PMEIBlockGrad(d_ent, d_rel)
-            if block.early_ent_logits is not None:
-                loss, d_ent, d_rel = supervised_loss(
-                    ops,
-                    block.early_ent_logits,
-                    block.early_rel_logits,
-                    block,
-                    tags,
-                    cells,
-                    scale=cfg["alpha"] * scale,
-                )
-                total += cfg["alpha"] * loss
-                grad.d_early_ent = d_ent
-                grad.d_early_rel = d_rel
-            if block.kl_e is not None:
-                total += cfg["beta_e"] * float(block.kl_e) + cfg["beta_r"] * float(block.kl_r)
-                grad.d_kl_e = cfg["beta_e"] * scale
-                grad.d_kl_r = cfg["beta_r"] * scale
-            grads.append(grad)
-        return total * scale, grads
+        return eq15_loss(self.model.ops, outputs, targets, cfg["alpha"], cfg["beta_e"], cfg["beta_r"])
+
+    def add_update_observer(self, observer: Callable[[Dict[str, Any]], None]) -> Callable[[], None]:
+        """Call `observer` after the backward pass of each update, before any weight changes.
+
+        It gets a dict: "docs" (the batch's size), "max_len" (its longest reference doc,
+        in words), "loss", the terms of eq. 15 ("final", "early", "kl_e", "kl_r", as
+        get_loss_terms), "grad_norm" (the norm of the gradient over the PyTorch
+        parameters of this component's model) and "grad_max" ([name, norm] of the
+        parameter with the largest). Observers only read; the accuracy tool's `trace`
+        writes them to a file. Measuring the gradient costs a pass over the parameters,
+        paid only while an observer is there.
+
+        observer (Callable[[Dict[str, Any]], None]): Called once per update.
+        RETURNS (Callable[[], None]): Removes the observer.
+        """
+        self._observers.append(observer)
+        return lambda: self._observers.remove(observer)
+
+    def _notify(self, examples: List[Example], loss: float, terms: Dict[str, float]) -> None:
+        record = update_record(self.model, examples, loss, terms)
+        for observer in list(self._observers):
+            observer(record)
 
     # ---- prediction ---------------------------------------------------------
 

