@@ -1,4 +1,4 @@
-"""The spaCy project: the README documents it, and `spacy project run all` builds a wheel that loads."""
+"""The spaCy project: docs/project-commands.md documents it, and `spacy project run all` builds a wheel that loads."""
 import json
 import os
 import shutil
@@ -42,14 +42,19 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
-def test_readme_command_table_is_up_to_date(tmp_path):
-    """`spacy project document --output README.md` would change nothing."""
-    readme = tmp_path / "README.md"
-    shutil.copyfile(ROOT / "README.md", readme)
-    run([sys.executable, "-m", "spacy", "project", "document", str(ROOT), "--output", str(readme)], ROOT, 120)
-    assert readme.read_text(encoding="utf-8") == (ROOT / "README.md").read_text(encoding="utf-8"), (
-        "The README's project docs are stale: run `python -m spacy project document --output README.md`"
+def test_project_command_table_is_up_to_date(tmp_path):
+    """`spacy project document --output docs/project-commands.md` would change nothing."""
+    page = ROOT / "docs" / "project-commands.md"
+    copy = tmp_path / "project-commands.md"
+    shutil.copyfile(page, copy)
+    run([sys.executable, "-m", "spacy", "project", "document", str(ROOT), "--output", str(copy)], ROOT, 120)
+    assert copy.read_text(encoding="utf-8") == page.read_text(encoding="utf-8"), (
+        "The project's command table is stale: run `python -m spacy project document . --output docs/project-commands.md`"
     )
+    # The generated table lives in its own page; the README links to it instead.
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "WEASEL: AUTO-GENERATED" not in readme
+    assert "docs/project-commands.md" in readme
 
 
 def test_commands_that_copy_from_data_dir_run_every_time(tmp_path):
