@@ -10,7 +10,7 @@ from thinc.types import Floats2d, Floats3d
 from thinc.util import get_torch_default_device
 
 from .decoding import Segment, get_segments, make_blocks
-from .defaults import DROPOUT, MAX_CELLS, MAX_LENGTH, VAR_EPS
+from .defaults import DROPOUT, DROPOUT_ON_H, EARLY_REL_BIAS, MAX_CELLS, MAX_LENGTH, VAR_EPS
 from .errors import Errors
 from .memory import release_freed_memory
 
@@ -59,6 +59,8 @@ def build_pmei_model(
     prior_width: Optional[int] = None,
     dropout: float = DROPOUT,
     prior_var_floor: float = VAR_EPS,
+    dropout_on_h: bool = DROPOUT_ON_H,
+    early_rel_bias: str = EARLY_REL_BIAS,
 ) -> Model[List[Doc], PMEIOutput]:
     """Build the PMEI model over any token-vector layer.
 
@@ -76,12 +78,19 @@ def build_pmei_model(
         to make its variance. 1e-8 is the authors' code; a floor of 1e-4 kept runs at
         beta 1e-4 and 1e-3 from the loss spikes (and the collapse) that a near-zero
         prior variance set off (BENCHMARKS.md).
+    dropout_on_h (bool): Apply `dropout` to H (True), or leave H undropped whatever
+        nlp.update's drop, so that only the tok2vec drops (False: the paper's choice).
+    early_rel_bias (str): The early relation head's starting bias: "prior" (the 1% prior
+        of the final head) or "zero". At the prior, sigmoid's slope is ~0.01 rather than
+        0.25, so the early head and g start ~25x slower (issue #31).
     RETURNS (Model[List[Doc], PMEIOutput]): The model.
     """
     from .pytorch_pmei import VARIANTS, Placeholder, deserialize_network, serialize_network
 
     if variant not in VARIANTS:
         raise ValueError(Errors.E004.format(variant=variant, options=", ".join(VARIANTS)))
+    if early_rel_bias not in ("prior", "zero"):
+        raise ValueError(Errors.E010.format(setting="early_rel_bias", value=early_rel_bias, why='use "prior" or "zero"'))
     if not prior_var_floor > 0:
         raise ValueError(
             Errors.E010.format(setting="prior_var_floor", value=prior_var_floor, why="it must be above 0")
@@ -105,6 +114,8 @@ def build_pmei_model(
             "prior_width": prior_width,
             "dropout_rate": dropout,
             "prior_var_floor": float(prior_var_floor),
+            "dropout_on_h": bool(dropout_on_h),
+            "early_rel_bias": early_rel_bias,
             "n_tags": None,
             "n_rels": None,
             "max_length": MAX_LENGTH,
@@ -151,6 +162,7 @@ def _init(model: Model, X: Optional[List[Doc]] = None, Y: Any = None) -> None:
         prior_width=model.attrs["prior_width"],
         dropout=model.attrs["dropout_rate"],
         prior_var_floor=model.attrs["prior_var_floor"],
+        early_rel_bias=model.attrs.get("early_rel_bias", EARLY_REL_BIAS),
     )
     model.get_ref("torch").shims[0]._model = network.to(get_torch_default_device())
 
@@ -167,7 +179,7 @@ def _prepare(model: Model, docs: List[Doc], is_train: bool, max_length: int, max
     segments = get_segments(docs, max_length)
     network = get_network(model)
     if hasattr(network, "set_dropout"):
-        network.set_dropout(model.attrs["dropout_rate"])
+        network.set_dropout(model.attrs["dropout_rate"] if model.attrs.get("dropout_on_h", True) else 0.0)
     return H_docs, backprop_docs, segments, make_blocks(segments, max_cells)
 
 

@@ -15,6 +15,10 @@ MAX_CELLS = 2**17
 OVERWRITE_ENTS = True
 ANCHOR_FALLBACK = True
 LEARN_RATE_SCALE = 1.0
+# Clip the gradient of this component's weights to this global norm before each update
+# (0: off). The paper clips the global norm at 5; spaCy's optimizer clips each tensor
+# (training.optimizer.grad_clip), which is what the shipped configs do.
+GLOBAL_GRAD_CLIP = 0.0
 
 COMPONENT_DEFAULTS = {
     "threshold": THRESHOLD,
@@ -26,6 +30,7 @@ COMPONENT_DEFAULTS = {
     "overwrite_ents": OVERWRITE_ENTS,
     "anchor_fallback": ANCHOR_FALLBACK,
     "learn_rate_scale": LEARN_RATE_SCALE,
+    "global_grad_clip": GLOBAL_GRAD_CLIP,
 }
 
 # Which scores select the best model (spacy train) and which are shown.
@@ -49,6 +54,12 @@ SCORE_WEIGHTS = {
 
 # The model (spacy-pmei.PMEI.v1).
 DROPOUT = 0.1  # on H; nlp.update(drop=...) overrides it while training
+# Whether H gets a dropout of its own, on top of the tok2vec's (the paper drops word
+# embeddings only: False is the paper's choice).
+DROPOUT_ON_H = True
+# The starting bias of the early relation head C'_r: "prior" (log(0.01/0.99), as the
+# final head) or "zero" (torch's usual start, near the paper's unstated one).
+EARLY_REL_BIAS = "prior"
 # The floor added to every variance of the stochastic maps: the posterior's always,
 # the prior's by default (prior_var_floor). 1e-8 is the authors' code.
 VAR_EPS = 1e-8
@@ -60,6 +71,8 @@ variant = "pmei"
 pair_width = null
 prior_width = null
 dropout = {DROPOUT}
+dropout_on_h = {str(DROPOUT_ON_H).lower()}
+early_rel_bias = "{EARLY_REL_BIAS}"
 prior_var_floor = {VAR_EPS}
 
 [model.tok2vec]

@@ -1,7 +1,8 @@
-"""A length-aware BiLSTM encoder for spacy.Tok2Vec.v2 (the paper's shared encoder)."""
+"""The paper's shared encoder for spacy.Tok2Vec.v2: a length-aware BiLSTM, and its embedding."""
 from typing import Callable, List, Tuple
 
 import numpy
+from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, torch2xp, xp2torch
 from thinc.types import Floats2d, Floats3d
@@ -88,3 +89,56 @@ def _convert_outputs(model: Model, inputs_outputs: Tuple, is_train: bool):
         return ArgsKwargs(args=(Yt,), kwargs={"grad_tensors": xp2torch(dY, device=Yt.device)})
 
     return torch2xp(Yt, ops=model.ops), backprop
+
+
+@registry.architectures("spacy-pmei.PaperEmbed.v1")
+def build_paper_embed(
+    width: int, word_dropout: float = 0.04, tag_width: int = 0, tag_rows: int = 100
+) -> Model[List[Doc], List[Floats2d]]:
+    """The paper's embedding: static word vectors (GloVe), optionally a POS embedding,
+    and word dropout, for spacy.Tok2Vec.v2's `embed`.
+
+    Unlike spacy.MultiHashEmbed.v2 there are no NORM/PREFIX/SUFFIX/SHAPE hash
+    embeddings, no Maxout and no layer norm: the vectors are StaticVectors' linear
+    map of the pipeline's vectors to `width`, beside a TAG embedding of tag_width
+    (token.tag_, which a tagger earlier in the pipeline must set at prediction).
+
+    width (int): Width of the projected word vectors.
+    word_dropout (float): In training, the share of words whose whole vector (all of
+        its parts) is zeroed (the paper: 0.04).
+    tag_width (int): Width of the TAG embedding; 0 for none.
+    tag_rows (int): Rows of the TAG hash embedding.
+    RETURNS (Model[List[Doc], List[Floats2d]]): width + tag_width columns per word.
+    """
+    from spacy.ml.staticvectors import StaticVectors
+    from thinc.api import HashEmbed, chain, concatenate, list2ragged, ragged2list, with_array
+    from spacy.ml.featureextractor import FeatureExtractor
+
+    if not 0.0 <= word_dropout < 1.0:
+        raise ValueError(Errors.E010.format(setting="word_dropout", value=word_dropout, why="must be in [0, 1)"))
+    vectors: Model = StaticVectors(nO=width, dropout=0.0)
+    if tag_width:
+        tags = chain(FeatureExtractor(["TAG"]), list2ragged(), with_array(HashEmbed(tag_width, tag_rows, column=0)))
+        vectors = concatenate(vectors, tags)
+    embed = chain(vectors, ragged2list())
+    return Model(
+        "pmei_paper_embed",
+        _word_dropout_forward,
+        init=lambda model, X=None, Y=None: model.layers[0].initialize(X=X),
+        layers=[embed],
+        attrs={"word_dropout": float(word_dropout)},
+        dims={"nO": width + tag_width},
+    )
+
+
+def _word_dropout_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats2d], Callable]:
+    Ys, backprop_embed = model.layers[0](docs, is_train)
+    rate = model.attrs["word_dropout"]
+    if not is_train or not rate:
+        return Ys, backprop_embed
+    masks = [(model.ops.xp.random.uniform(size=(Y.shape[0], 1)) >= rate).astype(Y.dtype) for Y in Ys]
+
+    def backprop(dYs: List[Floats2d]) -> List[Doc]:
+        return backprop_embed([dY * mask for dY, mask in zip(dYs, masks)])
+
+    return [Y * mask for Y, mask in zip(Ys, masks)], backprop

@@ -19,7 +19,7 @@ from .defaults import DEFAULT_MODEL
 from .diagnostics import update_record
 from .errors import Errors
 from .loss import eq15_loss, gold_targets, warn_cross_window
-from .optimizers import ScaledLearnRate
+from .optimizers import ScaledLearnRate, clip_global_norm
 from .relations import doc_labels, get_records, set_records
 
 logger = logging.getLogger("spacy_pmei")
@@ -49,24 +49,16 @@ def make_pmei_relations(
     overwrite_ents: bool,
     anchor_fallback: bool,
     learn_rate_scale: float,
+    global_grad_clip: float,
     scorer: Optional[Callable],
 ) -> "PMEIRelations":
     """Create a pmei_relations component (see PMEIRelations for the settings)."""
     return PMEIRelations(
-        nlp.vocab,
-        model,
-        name,
-        threshold=threshold,
-        alpha=alpha,
-        beta_e=beta_e,
-        beta_r=beta_r,
-        max_length=max_length,
-        max_cells=max_cells,
-        overwrite_ents=overwrite_ents,
-        anchor_fallback=anchor_fallback,
-        learn_rate_scale=learn_rate_scale,
-        scorer=scorer,
-    )
+        nlp.vocab, model, name, threshold=threshold, alpha=alpha, beta_e=beta_e, beta_r=beta_r,
+        max_length=max_length, max_cells=max_cells, overwrite_ents=overwrite_ents,
+        anchor_fallback=anchor_fallback, learn_rate_scale=learn_rate_scale,
+        global_grad_clip=global_grad_clip, scorer=scorer,
+    )  # fmt: skip
 
 
 class PMEIRelations(TrainablePipe):
@@ -87,6 +79,7 @@ class PMEIRelations(TrainablePipe):
         overwrite_ents: bool = defaults.OVERWRITE_ENTS,
         anchor_fallback: bool = defaults.ANCHOR_FALLBACK,
         learn_rate_scale: float = defaults.LEARN_RATE_SCALE,
+        global_grad_clip: float = defaults.GLOBAL_GRAD_CLIP,
         scorer: Optional[Callable] = None,
     ) -> None:
         """Initialize the component.
@@ -108,6 +101,9 @@ class PMEIRelations(TrainablePipe):
             component's own weights. A shared transformer or tok2vec component keeps
             the optimizer's rate, so a transformer can fine-tune at 1e-5 while the
             PMEI network trains at 1e-3 (learn_rate_scale 100).
+        global_grad_clip (float): Clip the gradient of this component's weights to this
+            global norm before each update (0: off; the paper: 5, with the optimizer's
+            own per-tensor grad_clip set to 0).
         scorer (Optional[Callable]): The scoring method.
         """
         for setting, value, ok, why in (
@@ -115,6 +111,7 @@ class PMEIRelations(TrainablePipe):
             ("max_length", max_length, max_length >= 1, "must be at least 1"),
             ("max_cells", max_cells, max_cells >= 1, "must be at least 1"),
             ("learn_rate_scale", learn_rate_scale, learn_rate_scale > 0, "must be above 0"),
+            ("global_grad_clip", global_grad_clip, global_grad_clip >= 0, "must be 0 (off) or above"),
         ):
             if not ok:
                 raise ValueError(Errors.E010.format(setting=setting, value=value, why=why))
@@ -127,6 +124,7 @@ class PMEIRelations(TrainablePipe):
             "alpha": alpha, "beta_e": beta_e, "beta_r": beta_r,
             "max_length": max_length, "max_cells": max_cells, "overwrite_ents": overwrite_ents,
             "anchor_fallback": anchor_fallback, "learn_rate_scale": learn_rate_scale,
+            "global_grad_clip": global_grad_clip,
         }  # fmt: skip
         self._observers: List[Callable[[Dict[str, Any]], None]] = []
         self._sync_model_attrs()
@@ -189,11 +187,8 @@ class PMEIRelations(TrainablePipe):
         return self._add("entity_labels", label, "entity")
 
     def _sync_model_attrs(self) -> None:
-        """Pass the settings that shape the training forward pass and the network on to the model.
-
-        Prediction passes max_length and max_cells to map_blocks itself: it changes nothing
-        on the model.
-        """
+        """Pass the settings that shape the training forward pass on to the model (prediction
+        passes max_length and max_cells to map_blocks itself, changing nothing on the model)."""
         attrs = self.model.attrs
         attrs["max_length"] = self.cfg["max_length"]
         attrs["max_cells"] = self.cfg["max_cells"]
@@ -293,11 +288,14 @@ class PMEIRelations(TrainablePipe):
         return losses
 
     def finish_update(self, sgd: Optimizer) -> None:
-        """Update this component's weights from their gradients, at the
-        optimizer's learning rate times the learn_rate_scale setting.
+        """Update this component's weights from their gradients, clipped to the
+        global_grad_clip norm if set, at the optimizer's learning rate times the
+        learn_rate_scale setting.
 
         sgd (Optimizer): The optimizer.
         """
+        if self.cfg.get("global_grad_clip"):
+            clip_global_norm(self.model, self.cfg["global_grad_clip"])
         scale = self.cfg["learn_rate_scale"]
         self.model.finish_update(sgd if scale == 1.0 else ScaledLearnRate(sgd, scale))
 

@@ -13,7 +13,7 @@ from typing import Any, Dict, NamedTuple, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from .defaults import DROPOUT, VAR_EPS
+from .defaults import DROPOUT, EARLY_REL_BIAS, VAR_EPS
 from .errors import Errors
 
 # Variants of Table 6 (PMEI.md "Ablations"), as the switches they turn.
@@ -72,15 +72,15 @@ class PairClassifier(nn.Module):
     concatenation is never built; only the n x n x hidden activation is.
     """
 
-    def __init__(self, width: int, hidden: int, n_rels: int) -> None:
+    def __init__(self, width: int, hidden: int, n_rels: int, bias: float = PAIR_PRIOR_BIAS) -> None:
         super().__init__()
         self.left = nn.Linear(width, hidden)
         self.right = nn.Linear(width, hidden, bias=False)
         self.out = nn.Linear(hidden, n_rels)
-        # Start from a prior of ~1% positive cells instead of 50%: the tables are
-        # almost all negatives, and an untrained model then predicts almost nothing
+        # By default, start from a prior of ~1% positive cells instead of 50%: the tables
+        # are almost all negatives, and an untrained model then predicts almost nothing
         # rather than n*n*L triples.
-        nn.init.constant_(self.out.bias, PAIR_PRIOR_BIAS)
+        nn.init.constant_(self.out.bias, bias)
 
     def forward(self, X: Tensor) -> Tensor:
         """X (Tensor): B x n x D. RETURNS (Tensor): B x n x n x L logits."""
@@ -206,6 +206,7 @@ class PMEINetwork(nn.Module):
         prior_width: Optional[int] = None,
         dropout: float = DROPOUT,
         prior_var_floor: float = VAR_EPS,
+        early_rel_bias: str = EARLY_REL_BIAS,
     ) -> None:
         super().__init__()
         self.config = {
@@ -217,6 +218,7 @@ class PMEINetwork(nn.Module):
             "prior_width": prior_width,
             "dropout": dropout,
             "prior_var_floor": prior_var_floor,
+            "early_rel_bias": early_rel_bias,
         }
         switches = VARIANTS[variant]
         pair_width = pair_width or width
@@ -226,7 +228,8 @@ class PMEINetwork(nn.Module):
         self.dropout = nn.Dropout(dropout)
         if self.early:
             self.early_ent = nn.Linear(width, n_tags)
-            self.early_rel = PairClassifier(width, pair_width, n_rels)
+            bias = PAIR_PRIOR_BIAS if early_rel_bias == "prior" else 0.0
+            self.early_rel = PairClassifier(width, pair_width, n_rels, bias=bias)
         self.map_e: Optional[StochasticMap] = None
         self.map_r: Optional[StochasticMap] = None
         if switches["posterior"] is not None:

@@ -101,6 +101,31 @@ def test_sweep_rows_are_the_papers_figure_3_grid_scored_on_dev():
     assert len(rows) == len(points) == 13
 
 
+def test_switch_rows_pair_pmei_with_mtl_on_dev_and_each_switch_reaches_the_config():
+    """configs/switches-webnlg.yml (issue #31): every PMEI row has its MTL pair, three seeds, dev only."""
+    from spacy.util import load_config
+
+    path = ROOT / "configs" / "switches-webnlg.yml"
+    rows = {row["name"]: row for row in rows_mod.read_rows(path)}
+    pairs = rows_mod.read_pairs(path, list(rows.values()))
+    assert {a for a, _ in pairs} == {name for name, row in rows.items() if row["variant"] == "pmei"}
+    assert all(rows[b]["variant"] == "mtl" for _, b in pairs)
+    for row in rows.values():
+        assert row["eval"] == "dev" and row["seeds"] == [0, 1, 2] and row["dataset"] == "webnlg"
+        config = load_config(ROOT / "configs" / f"{row['config']}.cfg", overrides=row["overrides"])
+        for key, value in row["overrides"].items():
+            node = config
+            for part in key.split("."):
+                node = node[part]
+            assert node == value  # every override names a setting the config has
+    model = lambda name: load_config(ROOT / "configs" / f"{rows[name]['config']}.cfg", overrides=rows[name]["overrides"])["components"]["pmei_relations"]  # noqa: E731
+    assert model("pmei-bias0")["model"]["early_rel_bias"] == "zero"
+    assert model("pmei-nodroph")["model"]["dropout_on_h"] is False
+    assert model("pmei-gclip")["global_grad_clip"] == 5.0
+    paper = model("pmei-paper")
+    assert paper["model"]["tok2vec"]["embed"]["@architectures"] == "spacy-pmei.PaperEmbed.v1"
+
+
 def test_floor_rows_differ_from_the_shipped_pmei_row_only_by_the_floor(tmp_path):
     """The floor runs are compared seed by seed with pmei-webnlg: the same training but the floor."""
     from spacy.util import load_config

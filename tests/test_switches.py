@@ -1,0 +1,156 @@
+"""The switches of issue #31 (each suspect of PMEI's small lead over MTL), and the paper's config."""
+from pathlib import Path
+
+import numpy
+import pytest
+import spacy
+from thinc.api import Config
+
+from spacy_pmei.architectures import get_network
+from spacy_pmei.optimizers import clip_global_norm
+from spacy_pmei.pytorch_pmei import PAIR_PRIOR_BIAS
+
+from conftest import SMALL_MODEL, TRAIN_DATA, make_example
+from test_configs import corpus, glove_txt  # noqa: F401 (fixtures)
+
+ROOT = Path(__file__).parents[1]
+
+
+def small(model=None, **cfg):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("pmei_relations", config={"model": {**SMALL_MODEL, **(model or {})}, **cfg})
+    examples = [make_example(nlp, *item) for item in TRAIN_DATA]
+    optimizer = nlp.initialize(lambda: examples)
+    return nlp, examples, optimizer
+
+
+@pytest.mark.parametrize("bias,expected", [("prior", PAIR_PRIOR_BIAS), ("zero", 0.0)])
+def test_early_rel_bias(bias, expected):
+    nlp, _, _ = small({"early_rel_bias": bias})
+    network = get_network(nlp.get_pipe("pmei_relations").model)
+    assert numpy.allclose(network.early_rel.out.bias.detach().numpy(), expected)
+    # the final head keeps its prior
+    assert numpy.allclose(network.rel.out.bias.detach().numpy(), PAIR_PRIOR_BIAS)
+    assert network.config["early_rel_bias"] == bias  # saved with the network, rebuilt alike
+
+
+def test_early_rel_bias_is_checked():
+    with pytest.raises(ValueError, match="E010.*early_rel_bias"):
+        small({"early_rel_bias": "small"})
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_dropout_on_h(on):
+    nlp, examples, optimizer = small({"dropout_on_h": on})
+    network = get_network(nlp.get_pipe("pmei_relations").model)
+    nlp.update(examples, sgd=optimizer, drop=0.3)
+    assert network.dropout.p == pytest.approx(0.3 if on else 0.0)
+
+
+def test_clip_global_norm_clips_thinc_and_torch_gradients_as_one():
+    nlp, examples, _ = small()
+    pipe = nlp.get_pipe("pmei_relations")
+    pipe.update(examples)  # gradients, no step
+    before = clip_global_norm(pipe.model, float("inf"))
+    assert before > 0
+    assert clip_global_norm(pipe.model, before / 10) == pytest.approx(before)
+    assert clip_global_norm(pipe.model, float("inf")) == pytest.approx(before / 10, rel=1e-4)
+
+
+def test_global_grad_clip_setting_slows_the_first_step():
+    moved = {}
+    for clip in (0.0, 1e-4):
+        nlp, examples, optimizer = small(global_grad_clip=clip)
+        network = get_network(nlp.get_pipe("pmei_relations").model)
+        start = network.rel.out.weight.detach().clone()
+        optimizer.learn_rate = 1.0
+        optimizer.b1 = optimizer.b2 = 0.0  # plain SGD: the step is the (clipped) gradient
+        optimizer.grad_clip = optimizer.L2 = 0.0  # no per-tensor clip, no weight decay
+        nlp.update(examples, sgd=optimizer)
+        moved[clip] = float((network.rel.out.weight.detach() - start).norm())
+    assert 0 < moved[1e-4] <= 1e-4 * 1.01 < moved[0.0]
+    with pytest.raises(ValueError, match="E010.*global_grad_clip"):
+        small(global_grad_clip=-1.0)
+
+
+def test_paper_embed_word_dropout():
+    from spacy_pmei.encoders import build_paper_embed
+
+    nlp = spacy.blank("en")
+    nlp.vocab.vectors = spacy.vectors.Vectors(shape=(3, 4), data=numpy.ones((3, 4), dtype="f"), keys=[
+        nlp.vocab.strings.add(w) for w in ("a", "b", "c")
+    ])
+    embed = build_paper_embed(width=6, word_dropout=0.5)
+    docs = [nlp("a b c a b c a b c a") for _ in range(40)]
+    embed.initialize(X=docs)
+    numpy.random.seed(0)
+    Ys, backprop = embed(docs, is_train=True)
+    zero = numpy.concatenate([(Y == 0).all(axis=1) for Y in Ys])
+    assert 0.4 < zero.mean() < 0.6  # whole words dropped, at the rate
+    # the dropped words get no gradient: with every vector all ones and every dY one,
+    # each entry of the projection's gradient counts the words that were kept
+    backprop([numpy.ones_like(Y) for Y in Ys])
+    (node,) = [n for n in embed.walk() if n.has_param("W")]
+    assert numpy.allclose(node.get_grad("W"), (~zero).sum())
+    predicted = embed.predict(docs)
+    assert not numpy.concatenate([(Y == 0).all(axis=1) for Y in predicted]).any()  # none at prediction
+    assert embed.get_dim("nO") == 6 and predicted[0].shape == (10, 6)
+
+
+def test_paper_config_differs_only_in_the_switches():
+    flat = {}
+    for name in ("bilstm_glove", "bilstm_glove_paper"):
+        config = Config().from_disk(ROOT / "configs" / f"{name}.cfg", interpolate=False)
+        flat[name] = {
+            f"{section}.{key}": value
+            for section, values in _walk(config)
+            for key, value in values.items()
+        }
+    base, paper = flat["bilstm_glove"], flat["bilstm_glove_paper"]
+    changed = {k for k in set(base) | set(paper) if base.get(k) != paper.get(k)}
+    embed = "components.pmei_relations.model.tok2vec.embed"
+    assert changed == {
+        "components.pmei_relations.global_grad_clip",
+        "training.optimizer.grad_clip",
+        "components.pmei_relations.model.dropout_on_h",
+        "components.pmei_relations.model.early_rel_bias",
+        f"{embed}.@architectures", f"{embed}.attrs", f"{embed}.rows", f"{embed}.include_static_vectors",
+        f"{embed}.word_dropout", f"{embed}.tag_width", f"{embed}.tag_rows",
+    }
+
+
+def _walk(config, prefix=""):
+    leaves = {k: v for k, v in config.items() if not isinstance(v, dict)}
+    yield prefix.rstrip("."), leaves
+    for k, v in config.items():
+        if isinstance(v, dict):
+            yield from _walk(v, f"{prefix}{k}.")
+
+
+def test_paper_config_trains_saves_and_loads(corpus, glove_txt, tmp_path):
+    """bilstm_glove_paper.cfg end to end: vectors, a few steps of spaCy's loop, saved and loaded."""
+    import io
+
+    from spacy.training.initialize import init_nlp
+    from spacy.training.loop import train
+    from spacy.util import load_config
+
+    from spacy_pmei.vectors import build_vectors
+
+    build_vectors(tmp_path / "vectors", glove_txt=glove_txt)
+    overrides = {
+        "paths.train": str(corpus["train"]), "paths.dev": str(corpus["dev"]),
+        "paths.vectors": str(tmp_path / "vectors"),
+        "training.max_steps": 4, "training.eval_frequency": 2, "training.batcher.size": 8,
+    }
+    config = load_config(ROOT / "configs" / "bilstm_glove_paper.cfg", overrides=overrides)
+    nlp = init_nlp(config)
+    network = get_network(nlp.get_pipe("pmei_relations").model)
+    assert numpy.allclose(network.early_rel.out.bias.detach().numpy(), 0.0)
+    (tmp_path / "out").mkdir()
+    train(nlp, tmp_path / "out", stdout=io.StringIO(), stderr=io.StringIO())
+    assert network.dropout.p == 0.0  # training.dropout 0.1 reached the embedding, not H
+    loaded = spacy.load(tmp_path / "out" / "model-best")
+    assert loaded.get_pipe("pmei_relations").cfg["global_grad_clip"] == 5.0
+    doc = loaded("The New York Times reported it .")
+    assert isinstance(doc._.relations, list)
