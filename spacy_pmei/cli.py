@@ -357,7 +357,7 @@ def benchmark_cli(
     repeats: Annotated[int, typer.Option("--repeats", min=1, help="Inference runs (best is kept)")] = 3,
 ) -> None:
     """Speed and memory of pmei_relations beside spaCy's ner on the same tok2vec, in one run."""
-    from .benchmark import SAMPLE, format_table, run_benchmark
+    from .speed import SAMPLE, format_table, run_benchmark
 
     table = format_table(run_benchmark(data or SAMPLE, epochs=epochs, repeats=repeats))
     print(table)

@@ -1,4 +1,8 @@
-"""Speed and memory of pmei_relations beside spaCy's ner on the same tok2vec, in one run."""
+"""The speed benchmark (`python -m spacy_pmei benchmark`): speed and memory of pmei_relations.
+
+pmei_relations is measured beside spaCy's ner on the same tok2vec, in one run. The
+accuracy benchmark is another tool: project.yml's bench-* commands.
+"""
 import json
 import logging
 import os
@@ -116,7 +120,7 @@ def peak_memory(model_dir: Path, texts: List[str], n_words: int, as_batch: int =
     payload = {"model": str(model_dir), "n_words": n_words, "batch": as_batch, "words": words[: max(n_words, 1)]}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(payload, f)
-    code = "from spacy_pmei.benchmark import _memory_child; _memory_child(%r)" % f.name
+    code = "from spacy_pmei.speed import _memory_child; _memory_child(%r)" % f.name
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     os.unlink(f.name)
     docs_mb, pipeline_mb = out.stdout.strip().splitlines()[-1].split()
