@@ -23,7 +23,7 @@ from spacy.vocab import Vocab
 from wasabi import msg
 
 from spacy_pmei.cli import InputFormat, convert_cli
-from spacy_pmei.convert import corpus_labels
+from spacy_pmei.readers import corpus_labels
 
 SPLITS = ("train", "dev", "test")
 PRGC = "https://github.com/hy-struggle/PRGC/tree/8bbaf340472d232f09a0b8004457b712e1ff1a66/data"

@@ -19,7 +19,7 @@ import typer
 from spacy.tokens import DocBin
 from wasabi import msg
 
-from .convert import ConversionError, ConversionReport, convert_file, docs_to_casrel
+from .readers import ConversionError, ConversionReport, convert_file, docs_to_casrel
 from .errors import Errors
 
 app = typer.Typer(

@@ -63,7 +63,7 @@ class Errors(metaclass=ErrorsWithCodes):
             "`spacy init labels` writes for the component: "
             '{{"entities": [...], "relations": [...]}}.')
 
-    # Data conversion (spacy_pmei.convert, `spacy-pmei convert`). {where} names
+    # Data conversion (spacy_pmei.readers, `spacy-pmei convert`). {where} names
     # the file, the 0-based record index and, for JSONL, the 1-based line.
     E100 = ("Cannot read {path}: {why}")
     E101 = ("{path}: invalid JSON at line {line}, column {column}: {why}.")

@@ -40,7 +40,7 @@ TOK2VEC = {
 
 def load_examples(nlp: Language, path: Path, limit: int = 0) -> List[Example]:
     """Gold examples from a CasRel JSON file (the bundled NYT sample by default)."""
-    from .convert import read_casrel
+    from .readers import read_casrel
 
     docs, _report = read_casrel(path, nlp.vocab, limit=limit)
     return [Example(nlp.make_doc(doc.text), doc) for doc in docs]
