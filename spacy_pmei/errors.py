@@ -96,7 +96,7 @@ class Errors(metaclass=ErrorsWithCodes):
     E203 = ("{path} is not a GloVe vectors file: {why}.")
     E204 = ("Cannot read words from {path}: {why}.")
 
-    # Relation pictures (spacy_pmei.render in spacy_pmei.pictures, `spacy-pmei render`).
+    # Relation pictures (spacy_pmei.render, in the spacy_pmei.pictures package; `spacy-pmei render`).
     E300 = ("Unknown render option {key!r}. Choose from: {options}.")
     E301 = ("The render option {key} = {value!r} is invalid: {why}.")
     E302 = ("render() takes a Doc or an iterable of Docs; got {value!r}.")
