@@ -63,6 +63,15 @@ class Errors(metaclass=ErrorsWithCodes):
             "`spacy init labels` writes for the component: "
             '{{"entities": [...], "relations": [...]}}.')
 
+    # The command line (spacy_pmei.cli): what a command checks before it runs.
+    E019 = ("Unknown language {lang!r}: {why}")
+    E020 = ("--format must be text or jsonl, not {fmt!r}.")
+    E021 = ("Input file not found: {path}")
+    E022 = ("--ray-address, --workers and --gpus-per-worker need --ray.")
+    E023 = ("With --ray, use --workers and --gpus-per-worker instead of "
+            "--n-process and --gpu-id.")
+    E024 = ("The command failed: {why}")
+
     # Data conversion (spacy_pmei.readers, `spacy-pmei convert`). {where} names
     # the file, the 0-based record index and, for JSONL, the 1-based line.
     E100 = ("Cannot read {path}: {why}")
@@ -141,3 +150,7 @@ class Errors(metaclass=ErrorsWithCodes):
     E514 = ("Cannot start Ray Serve: {why}")
     E515 = ("Cannot draw the picture: {why}")
     E516 = ("serve-bench --client aiohttp needs aiohttp: `pip install aiohttp`. ({why})")
+    E517 = ("--replicas, --gpus-per-replica, --ray-address and --ray-num-cpus "
+            "need --ray.")
+    E518 = ("Request {index} of the load test got {n} records back for {expected} "
+            "texts.")
