@@ -23,7 +23,7 @@ def benchmark_cli(
     from ..speed import SAMPLE, format_table, run_benchmark
 
     table = format_table(run_benchmark(data or SAMPLE, epochs=epochs, repeats=repeats))
-    print(table)
+    typer.echo(table)
     if output is not None:
         write_file(output, write_text(table + "\n"))
 
