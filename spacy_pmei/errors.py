@@ -72,6 +72,20 @@ class Errors(metaclass=ErrorsWithCodes):
             "--n-process and --gpu-id.")
     E024 = ("The command failed: {why}")
 
+    # The project's scripts (scripts/datasets.py, scripts/package_meta.py).
+    E025 = ("Unknown dataset {name!r}. Choose one of: {options}.")
+    E026 = ("No folder {path}: give --vars.data_dir a folder with a "
+            "{dataset!r} folder.")
+    E027 = ("None of {files} is in {path}.")
+    E028 = ("No {path}: run `spacy project assets` or give --vars.data_dir.")
+    E029 = ("{dataset} is scored by partial match, so the best model must be "
+            "selected on it: add --vars.select {select}.")
+    E030 = ("Missing {files}. Run `spacy project assets` (the files are listed "
+            "in project.yml) or copy them from a local folder with "
+            "`--vars.data_dir DIR` (the fetch-local step).")
+    E031 = ("The package name {name} says NYT, but the pipeline is trained on "
+            "{dataset}: add --vars.package_name en_pmei_{dataset}.")
+
     # Data conversion (spacy_pmei.readers, `spacy-pmei convert`). {where} names
     # the file, the 0-based record index and, for JSONL, the 1-based line.
     E100 = ("Cannot read {path}: {why}")
