@@ -22,8 +22,9 @@ from spacy.tokens import DocBin
 from spacy.vocab import Vocab
 from wasabi import msg
 
-from spacy_pmei.cli import InputFormat, convert_cli
-from spacy_pmei.convert import corpus_labels
+from spacy_pmei.cli import InputFormat, convert_cli, fail
+from spacy_pmei.errors import Errors
+from spacy_pmei.readers import corpus_labels
 
 SPLITS = ("train", "dev", "test")
 PRGC = "https://github.com/hy-struggle/PRGC/tree/8bbaf340472d232f09a0b8004457b712e1ff1a66/data"
@@ -129,7 +130,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True)
 def get_dataset(name: str) -> Dataset:
     """The dataset of a name, or exit with the names there are."""
     if name not in DATASETS:
-        msg.fail(f"Unknown dataset {name!r}. Choose one of: {', '.join(DATASETS)}", exits=1)
+        fail(Errors.E025.format(name=name, options=", ".join(DATASETS)))
     return DATASETS[name]
 
 
@@ -149,7 +150,7 @@ def fetch_local(
         return
     source = Path(data_dir) / dataset
     if not source.is_dir():
-        msg.fail(f"No folder {source}: give --vars.data_dir a folder with a '{dataset}' folder", exits=1)
+        fail(Errors.E026.format(path=source, dataset=dataset))
     assets_dir.mkdir(parents=True, exist_ok=True)
     copied = []
     for name in [*data.files.values(), "rel2id.json"]:
@@ -157,7 +158,7 @@ def fetch_local(
             shutil.copyfile(source / name, assets_dir / name)
             copied.append(name)
     if not copied:
-        msg.fail(f"None of {', '.join(data.files.values())} is in {source}", exits=1)
+        fail(Errors.E027.format(files=", ".join(data.files.values()), path=source))
     msg.good(f"Copied {', '.join(copied)} from {source} to {assets_dir}")
 
 
@@ -177,7 +178,7 @@ def split_nyt_dev(assets_dir: Path, data_dir: str) -> None:
     folder = Path(data_dir) / "nyt" if data_dir else assets_dir.parent / "nyt"
     source = folder / "val_triples.json"
     if not source.is_file():
-        msg.fail(f"No {source}: run `spacy project assets` or give --vars.data_dir", exits=1)
+        fail(Errors.E028.format(path=source))
     records = json.loads(source.read_text(encoding="utf-8"))
     order = list(range(len(records)))
     random.Random(NYT_DEV90_SEED).shuffle(order)
@@ -216,24 +217,15 @@ def convert(
     if data.select == "rel_partial_f" and select != data.select:
         # The gold entities are single words: selecting on exact spans would be selecting
         # on a criterion the benchmark does not score.
-        msg.fail(
-            f"{dataset} is scored by partial match, so the best model must be selected on it",
-            f"Add --vars.select {data.select}",
-            exits=1,
-        )
+        fail(Errors.E029.format(dataset=dataset, select=data.select))
     paths = {split: assets_dir / name for split, name in data.files.items()}
     missing = [str(paths[split]) for split in ("train", "dev") if not paths[split].is_file()]
     if missing:
-        msg.fail(
-            f"Missing {', '.join(missing)}",
-            "Run `spacy project assets` (the files are listed in project.yml) or copy "
-            "them from a local folder with `--vars.data_dir DIR` (the fetch-local step)",
-            exits=1,
-        )
+        fail(Errors.E030.format(files=", ".join(missing)))
     rel2id: Optional[Path] = assets_dir / "rel2id.json"
     if not rel2id.is_file():
         if data.fmt != InputFormat.jsonl:
-            msg.fail(f"Missing {rel2id}", exits=1)
+            fail(Errors.E030.format(files=rel2id))
         rel2id = None
     corpus_dir.mkdir(parents=True, exist_ok=True)
     splits = [split for split in SPLITS if split in paths and paths[split].is_file()]

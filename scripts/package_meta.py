@@ -16,6 +16,9 @@ from typing import Any, Dict, List
 import typer
 from wasabi import msg
 
+from spacy_pmei.cli import fail
+from spacy_pmei.errors import Errors
+
 # The default package name of the project; only NYT data may carry it.
 DEFAULT_NAME = "en_pmei_nyt"
 
@@ -45,11 +48,7 @@ def main(
     info = json.loads(corpus_info.read_text(encoding="utf-8"))
     dataset = info["dataset"]
     if name == DEFAULT_NAME and dataset not in ("nyt", "nyt_dev90", "sample"):
-        msg.fail(
-            f"The package name {name} says NYT, but the pipeline is trained on {dataset}",
-            f"Add --vars.package_name en_pmei_{dataset}",
-            exits=1,
-        )
+        fail(Errors.E031.format(name=name, dataset=dataset))
     lang = meta.get("lang", "en")
     # spacy package prefixes the language itself: "pmei_nyt" becomes en_pmei_nyt.
     meta["name"] = name[len(lang) + 1 :] if name.startswith(f"{lang}_") else name

@@ -64,7 +64,30 @@ class Errors(metaclass=ErrorsWithCodes):
             '{{"entities": [...], "relations": [...]}}.')
     E030 = ("Unknown diagnostic {name!r} for the PMEI network: use one of {options}.")
 
-    # Data conversion (spacy_pmei.convert, `spacy-pmei convert`). {where} names
+    # The command line (spacy_pmei.cli): what a command checks before it runs.
+    E019 = ("Unknown language {lang!r}: {why}")
+    E020 = ("--format must be text or jsonl, not {fmt!r}.")
+    E021 = ("Input file not found: {path}")
+    E022 = ("--ray-address, --workers and --gpus-per-worker need --ray.")
+    E023 = ("With --ray, use --workers and --gpus-per-worker instead of "
+            "--n-process and --gpu-id.")
+    E024 = ("The command failed: {why}")
+
+    # The project's scripts (scripts/datasets.py, scripts/package_meta.py).
+    E025 = ("Unknown dataset {name!r}. Choose one of: {options}.")
+    E026 = ("No folder {path}: give --vars.data_dir a folder with a "
+            "{dataset!r} folder.")
+    E027 = ("None of {files} is in {path}.")
+    E028 = ("No {path}: run `spacy project assets` or give --vars.data_dir.")
+    E029 = ("{dataset} is scored by partial match, so the best model must be "
+            "selected on it: add --vars.select {select}.")
+    E030 = ("Missing {files}. Run `spacy project assets` (the files are listed "
+            "in project.yml) or copy them from a local folder with "
+            "`--vars.data_dir DIR` (the fetch-local step).")
+    E031 = ("The package name {name} says NYT, but the pipeline is trained on "
+            "{dataset}: add --vars.package_name en_pmei_{dataset}.")
+
+    # Data conversion (spacy_pmei.readers, `spacy-pmei convert`). {where} names
     # the file, the 0-based record index and, for JSONL, the 1-based line.
     E100 = ("Cannot read {path}: {why}")
     E101 = ("{path}: invalid JSON at line {line}, column {column}: {why}.")
@@ -97,7 +120,7 @@ class Errors(metaclass=ErrorsWithCodes):
     E203 = ("{path} is not a GloVe vectors file: {why}.")
     E204 = ("Cannot read words from {path}: {why}.")
 
-    # Relation pictures (spacy_pmei.render in spacy_pmei.pictures, `spacy-pmei render`).
+    # Relation pictures (spacy_pmei.render, in the spacy_pmei.pictures package; `spacy-pmei render`).
     E300 = ("Unknown render option {key!r}. Choose from: {options}.")
     E301 = ("The render option {key} = {value!r} is invalid: {why}.")
     E302 = ("render() takes a Doc or an iterable of Docs; got {value!r}.")
@@ -142,3 +165,7 @@ class Errors(metaclass=ErrorsWithCodes):
     E514 = ("Cannot start Ray Serve: {why}")
     E515 = ("Cannot draw the picture: {why}")
     E516 = ("serve-bench --client aiohttp needs aiohttp: `pip install aiohttp`. ({why})")
+    E517 = ("--replicas, --gpus-per-replica, --ray-address and --ray-num-cpus "
+            "need --ray.")
+    E518 = ("Request {index} of the load test got {n} records back for {expected} "
+            "texts.")

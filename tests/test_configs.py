@@ -16,7 +16,7 @@ from thinc.api import Config
 from typer.testing import CliRunner
 
 from spacy_pmei.cli import app
-from spacy_pmei.convert import corpus_labels, load_rel2id, read_casrel, read_labels
+from spacy_pmei.readers import corpus_labels, load_rel2id, read_casrel, read_labels
 from spacy_pmei.vectors import build_vectors, load_glove_package, read_glove_txt, read_words
 
 ROOT = Path(__file__).parents[1]

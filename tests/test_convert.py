@@ -1,4 +1,4 @@
-"""Tests for spacy_pmei.convert and the `convert` / `export` commands."""
+"""Tests for spacy_pmei.readers and the `convert` / `export` commands."""
 
 import json
 import subprocess
@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 import spacy_pmei  # noqa: F401  (installs doc._.relations)
 from spacy_pmei.cli import app
-from spacy_pmei.convert import (
+from spacy_pmei.readers import (
     ConversionError,
     convert_file,
     create_casrel_reader,

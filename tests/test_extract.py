@@ -92,3 +92,38 @@ def test_extract_refuses_bad_models_before_reading(tmp_path):
     untrained.to_disk(tmp_path / "untrained")
     result = runner.invoke(app, ["extract", str(tmp_path / "untrained"), str(tmp_path / "in.txt"), str(out)])
     assert result.exit_code == 1 and "not trained" in _flat(result) and not out.exists()
+
+
+@pytest.mark.parametrize(
+    "args,code",
+    [
+        (["--format", "xml"], "[E020]"),
+        (["--workers", "2"], "[E022]"),
+        (["--ray", "--n-process", "2"], "[E023]"),
+    ],
+)
+def test_extract_option_errors_are_coded(tmp_path, args, code):
+    """Checked before the model is loaded: a missing model is not what the message says."""
+    (tmp_path / "in.txt").write_text("text\n")
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["extract", str(tmp_path / "missing"), str(tmp_path / "in.txt"), str(out), *args])
+    assert result.exit_code == 1 and code in _flat(result) and not out.exists()
+    result = runner.invoke(app, ["extract", str(tmp_path / "missing"), str(tmp_path / "none.txt"), str(out)])
+    assert result.exit_code == 1 and "[E021]" in _flat(result)
+
+
+def test_fail_gives_every_message_a_code(capsys):
+    """One fail() for the whole CLI (serve included); a message without a code gets E024."""
+    import typer
+
+    from spacy_pmei.cli import fail
+    from spacy_pmei.errors import Errors
+    from spacy_pmei.serve import cli as serve_cli
+
+    assert serve_cli.fail is fail
+    for message, code in ((Errors.E021.format(path="x"), "[E021]"), ("disk full", "[E024]")):
+        with pytest.raises(typer.Exit) as exit_info:
+            fail(message)
+        assert exit_info.value.exit_code == 1
+        out = capsys.readouterr().out
+        assert code in out and out.count("[E") == 1

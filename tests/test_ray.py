@@ -251,3 +251,15 @@ def test_without_ray_installed(model_dir, tmp_path, monkeypatch):
     out = tmp_path / "out.jsonl"
     result = runner.invoke(app, ["extract", str(model_dir), str(tmp_path / "in.txt"), str(out), "--ray"])
     assert result.exit_code == 1 and "[E400]" in result.output and not out.exists()
+
+
+def test_import_spacy_pmei_does_not_load_ray():
+    """The Ray code (and ray) load when `extract --ray` runs, not with the package or its CLI."""
+    import subprocess
+
+    code = (
+        "import sys, spacy_pmei, spacy_pmei.cli; "
+        "assert 'spacy_pmei.ray_extract' not in sys.modules and 'ray' not in sys.modules; "
+        "import spacy_pmei.ray_extract; assert 'ray' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,16 +1,65 @@
-"""CasRel JSON (string triples) to gold Docs and back; see spacy_pmei.convert for the rules."""
+"""CasRel JSON (string triples) to gold Docs and back, and the CasRel corpus reader.
+
+Formats "casrel" (full mentions: NYT, WebNLG, NYT10, NYT11) and "casrel-star"
+(last word only: NYT*, WebNLG*). Rules for CasRel's string triples:
+
+- Text: tokens are the source's whitespace-separated words and doc.text is the
+  source text exactly. One space after a word is its trailing whitespace; any
+  other whitespace (NYT10/NYT11's leading and trailing spaces, a second space,
+  a tab) becomes a whitespace token, as spaCy's tokenizer makes. No entity
+  starts or ends on one.
+- Finding a mention: exact, case-sensitive substring search. Occurrences that
+  are whole words are used; only if there is none is an occurrence inside a
+  word used, and that word is split into tokens (no space between them) so the
+  mention is whole tokens and its text round-trips exactly. A mention found
+  only when accents are ignored ("Medellín" vs "Medellin" in NYT) is reported
+  as "accent_mismatch" (placing it would change the string), one not found at
+  all as "not_found".
+- A string that occurs more than once: for each triple, of all (subject,
+  object) occurrence pairs, take the closest (fewest characters between them),
+  ties to the leftmost subject, then the leftmost object. The relation is
+  most likely expressed where its arguments are close together, the choice
+  does not depend on which occurrence comes first, and it is the same for
+  both directions of a symmetric pair (A contains B / B in A). For a self
+  relation (subject == object string) two different occurrences are
+  preferred to one span related to itself. Occurrences that lie inside an
+  occurrence of another mention of the sentence ("York" in "New York") are
+  taken last, so nested mentions can both be placed when the text allows it.
+- Overlaps: doc.ents cannot overlap. Triples are placed in source order; if the
+  best pair overlaps an entity placed earlier, the next pair is tried; if none
+  fits, what was placed first is kept and the triple is reported ("overlap").
+- Repeats: a triple that repeats one already placed in the sentence is
+  reported as "duplicate" and stored once (CasRel's own scoring uses sets).
+- Star mode: the same search with one-word mentions, so each entity is a
+  one-token span; a mention of several words is reported ("not_one_word").
+"""
 
 import re
 import unicodedata
 from itertools import product
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
+import spacy
+from spacy.language import Language
 from spacy.tokens import Doc, Span
+from spacy.training import Example
+from spacy.util import ensure_path
 from spacy.vocab import Vocab
 
+from ..errors import Errors
 from .gold import UNTYPED, Offsets, Placement, overlaps, whitespace_doc
-from .loading import LabelMap, Record, check_label, fail_field, get_field
-from .report import ConversionReport, Reason, Triple
+from .loading import (
+    LabelMap,
+    Record,
+    RelLabels,
+    check_label,
+    fail_field,
+    get_field,
+    make_label_map,
+    read_json_records,
+)
+from .report import ConversionError, ConversionReport, Reason, Result, Triple
 
 _NON_SPACE = re.compile(r"\S+")
 
@@ -134,7 +183,7 @@ class _Sentence:
         return None
 
     def _pairs(self, head: str, tail: str) -> List[Tuple[Offsets, Offsets]]:
-        """Candidate (head, tail) spans, best first (see the rules in spacy_pmei.convert)."""
+        """Candidate (head, tail) spans, best first (see the rules above)."""
 
         def key(pair: Tuple[Offsets, Offsets]) -> Tuple[int, ...]:
             h, t = pair
@@ -183,3 +232,61 @@ def _mention(span: Span, star: bool) -> str:
         return span.text
     words = [token for token in span if not token.is_space]
     return words[-1].text if words else span.text
+
+
+def read_casrel(
+    path: Union[str, Path],
+    vocab: Vocab,
+    star: bool = False,
+    rel2id: RelLabels = None,
+    limit: int = 0,
+) -> Result:
+    """Read a CasRel JSON file (NYT, WebNLG, NYT10, NYT11 and the star versions).
+
+    path (Union[str, Path]): A JSON array of {"text", "triple_list"}.
+    vocab (Vocab): The vocab of the Docs.
+    star (bool): Whether mentions are only the last word of each entity.
+    rel2id (RelLabels): A rel2id.json path or labels; an unknown relation is then fatal.
+    limit (int): Read at most this many records; 0 for all.
+    RETURNS (Tuple[List[Doc], ConversionReport]): The gold Docs and what happened.
+    """
+    report = ConversionReport(str(path), "casrel-star" if star else "casrel")
+    labels = make_label_map(rel2id)
+    docs = casrel_to_docs(read_json_records(path, limit), vocab, report, star=star, labels=labels)
+    return docs, report
+
+
+@spacy.registry.readers("spacy-pmei.CasRelCorpus.v1")
+def create_casrel_reader(
+    path: Union[str, Path],
+    star: bool = False,
+    rel2id: Optional[Union[str, Path]] = None,
+    limit: int = 0,
+) -> Callable[[Language], Iterator[Example]]:
+    """Make a corpus reader for a CasRel JSON file, like spacy.Corpus.v1.
+
+    The file is read at every call (every epoch); the reference Docs use the
+    source's whitespace tokens and the predicted Docs nlp's tokenizer.
+
+    path (Union[str, Path]): A JSON array of {"text", "triple_list"}.
+    star (bool): Whether mentions are only the last word of each entity.
+    rel2id (Optional[Union[str, Path]]): A rel2id.json; an unknown relation is then fatal.
+    limit (int): Read at most this many sentences; 0 for all.
+    RETURNS (Callable[[Language], Iterator[Example]]): The reader.
+    """
+    path = ensure_path(path)
+    if not path.exists():
+        raise ConversionError(Errors.E100.format(path=path, why="no such file"), str(path))
+    labels = make_label_map(rel2id)
+    logged = False
+
+    def read(nlp: Language) -> Iterator[Example]:
+        nonlocal logged
+        docs, report = read_casrel(path, nlp.vocab, star=star, rel2id=labels, limit=limit)
+        if not logged:
+            report.log()
+            logged = True
+        for doc in docs:
+            yield Example(nlp.make_doc(doc.text), doc)
+
+    return read

@@ -1,14 +1,26 @@
 """JointER token-span JSON to gold Docs."""
 
-from typing import Any, Iterable, List, Optional, Tuple
+from pathlib import Path
+from typing import Any, Iterable, List, Optional, Tuple, Union
 
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
 from ..errors import Errors
 from .gold import UNTYPED, Placement
-from .loading import LabelMap, Record, check_label, check_type, fail, fail_field, get_field
-from .report import ConversionReport, Reason, where
+from .loading import (
+    LabelMap,
+    Record,
+    RelLabels,
+    check_label,
+    check_type,
+    fail,
+    fail_field,
+    get_field,
+    make_label_map,
+    read_json_records,
+)
+from .report import ConversionReport, Reason, Result, where
 
 NO_TYPE = "None-label"  # JointER's type for untyped WebNLG entities
 
@@ -90,3 +102,19 @@ _MESSAGES = {
     Reason.LABEL_CONFLICT: "the subject or object span is placed already with another type",
     Reason.DUPLICATE: "the triple is repeated in this sentence",
 }
+
+
+def read_jointer(
+    path: Union[str, Path], vocab: Vocab, rel2id: RelLabels = None, limit: int = 0
+) -> Result:
+    """Read a JointER JSON file (tokens, spo_details token spans, pos_tags).
+
+    path (Union[str, Path]): A JSON array of records.
+    vocab (Vocab): The vocab of the Docs.
+    rel2id (RelLabels): A rel2id.json path or labels; an unknown relation is then fatal.
+    limit (int): Read at most this many records; 0 for all.
+    RETURNS (Tuple[List[Doc], ConversionReport]): The gold Docs and what happened.
+    """
+    report = ConversionReport(str(path), "jointer")
+    docs = jointer_to_docs(read_json_records(path, limit), vocab, report, make_label_map(rel2id))
+    return docs, report

@@ -1,14 +1,26 @@
 """JSONL with character offsets to gold Docs, tokenized by a spaCy pipeline."""
 
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
 
 from ..errors import Errors
 from .gold import UNTYPED, Offsets, Placement
-from .loading import LabelMap, Record, check_entity_label, check_label, fail, fail_field, get_field
-from .report import ConversionReport, Reason, where
+from .loading import (
+    LabelMap,
+    Record,
+    RelLabels,
+    check_entity_label,
+    check_label,
+    fail,
+    fail_field,
+    get_field,
+    make_label_map,
+    read_jsonl_records,
+)
+from .report import ConversionReport, Reason, Result, where
 
 Place = Tuple[str, int, Optional[int]]
 
@@ -138,3 +150,19 @@ def _parse_relation(relation: Any, k: int, n_entities: int, place: Place) -> Tup
 
 def _entity_text(text: str, entity: Dict[str, Any]) -> str:
     return text[entity["start"] : entity["end"]]
+
+
+def read_jsonl(
+    path: Union[str, Path], nlp: Language, rel2id: RelLabels = None, limit: int = 0
+) -> Result:
+    """Read JSONL with character offsets, tokenized by nlp.
+
+    path (Union[str, Path]): One {"text", "entities", "relations"} object per line.
+    nlp (Language): The pipeline whose tokenizer splits the text.
+    rel2id (RelLabels): A rel2id.json path or labels; an unknown relation is then fatal.
+    limit (int): Read at most this many records; 0 for all.
+    RETURNS (Tuple[List[Doc], ConversionReport]): The gold Docs and what happened.
+    """
+    report = ConversionReport(str(path), "jsonl")
+    docs = jsonl_to_docs(read_jsonl_records(path, limit), nlp, report, make_label_map(rel2id))
+    return docs, report

@@ -1,4 +1,4 @@
-"""Read JSON, JSONL and rel2id files, failing with the file and record named."""
+"""Read JSON, JSONL, rel2id and labels files, failing with the file and record named."""
 
 import json
 from pathlib import Path
@@ -16,7 +16,14 @@ from typing import (
     Union,
 )
 
+import spacy
+import srsly
+from spacy.tokens import Doc
+from spacy.util import ensure_path
+
 from ..errors import Errors
+from ..relations import doc_labels
+from .gold import UNTYPED
 from .report import ConversionError, where
 
 _MISSING = object()
@@ -199,3 +206,49 @@ def check_entity_label(label: str, name: str, place: Tuple[str, int, Optional[in
     """Fail if an entity label is blank or has whitespace at either end."""
     if not label.strip() or label != label.strip():
         fail_field(place, name, _LABEL, label)
+
+
+def corpus_labels(docs: Iterable[Doc], rel2id: RelLabels = None) -> Dict[str, List[str]]:
+    """The labels to initialize pmei_relations with, in the `spacy init labels` form.
+
+    A dataset's rel2id.json may list relations that its training split never
+    uses (NYT dev lacks 2 of NYT's 24): given here, they become labels all the
+    same, so a pipeline trained on the split keeps the dataset's label set.
+
+    docs (Iterable[Doc]): Gold Docs, usually the training split.
+    rel2id (RelLabels): A rel2id.json path or labels, added to those of the Docs.
+    RETURNS (Dict[str, List[str]]): {"entities": [...], "relations": [...]}, sorted.
+    """
+    found = doc_labels(docs)
+    label_map = make_label_map(rel2id)
+    relations = set(found["relations"]) | (label_map.labels if label_map is not None else set())
+    return {"entities": found["entities"] or [UNTYPED], "relations": sorted(relations)}
+
+
+@spacy.registry.readers("spacy-pmei.read_labels.v1")
+def read_labels(path: Optional[Union[str, Path]] = None) -> Optional[Dict[str, List[str]]]:
+    """Read the labels for [initialize.components.pmei_relations.labels].
+
+    Unlike spacy.read_labels.v1 it takes null, so a config can leave the path
+    to a variable ([paths] labels = null) and fall back to the labels of the
+    training data.
+
+    path (Optional[Union[str, Path]]): A JSON file as `spacy init labels` or
+        the project's convert step writes it; None for no labels.
+    RETURNS (Optional[Dict[str, List[str]]]): The labels, or None.
+    """
+    if path is None:
+        return None
+    path = ensure_path(path)
+    if not path.is_file():
+        raise ValueError(Errors.E018.format(path=path, why="no such file"))
+    try:
+        data = srsly.read_json(path)
+    except ValueError as err:
+        raise ValueError(Errors.E018.format(path=path, why=f"invalid JSON ({err})")) from err
+    if not isinstance(data, dict) or not {"entities", "relations"} <= set(data):
+        raise ValueError(Errors.E018.format(path=path, why="the keys 'entities' and 'relations' are missing"))
+    for key in ("entities", "relations"):
+        if not isinstance(data[key], list) or not all(isinstance(v, str) for v in data[key]):
+            raise ValueError(Errors.E018.format(path=path, why=f"{key!r} is not a list of strings"))
+    return data

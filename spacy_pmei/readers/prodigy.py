@@ -1,14 +1,26 @@
 """Prodigy rel.manual JSONL (db-out) to gold Docs."""
 
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
 from ..errors import Errors
 from .gold import UNTYPED, Offsets, Placement
-from .loading import LabelMap, Record, check_entity_label, check_label, fail, fail_field, get_field
-from .report import ConversionReport, Reason, where
+from .loading import (
+    LabelMap,
+    Record,
+    RelLabels,
+    check_entity_label,
+    check_label,
+    fail,
+    fail_field,
+    get_field,
+    make_label_map,
+    read_jsonl_records,
+)
+from .report import ConversionReport, Reason, Result, where
 
 Place = Tuple[str, int, Optional[int]]
 
@@ -139,3 +151,19 @@ _MESSAGES = {
     Reason.DUPLICATE: "the relation is repeated in this record",
     Reason.NO_ENTITY: "an argument token is in no span (relation arguments must be entities)",
 }
+
+
+def read_prodigy(
+    path: Union[str, Path], vocab: Vocab, rel2id: RelLabels = None, limit: int = 0
+) -> Result:
+    """Read a Prodigy rel.manual JSONL export (accepted answers only).
+
+    path (Union[str, Path]): The prodigy db-out file.
+    vocab (Vocab): The vocab of the Docs.
+    rel2id (RelLabels): A rel2id.json path or labels; an unknown relation is then fatal.
+    limit (int): Read at most this many records (of any answer); 0 for all.
+    RETURNS (Tuple[List[Doc], ConversionReport]): The gold Docs and what happened.
+    """
+    report = ConversionReport(str(path), "prodigy")
+    docs = prodigy_to_docs(read_jsonl_records(path, limit), vocab, report, make_label_map(rel2id))
+    return docs, report

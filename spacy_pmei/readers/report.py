@@ -5,6 +5,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from spacy.tokens import Doc
+
 logger = logging.getLogger(__name__)
 
 Triple = Tuple[str, str, str]
@@ -160,3 +162,7 @@ class ConversionReport:
             self.reported,
             summary["by_code"] or "",
         )
+
+
+# What every reader returns: the gold Docs and what happened.
+Result = Tuple[List[Doc], ConversionReport]

@@ -6,7 +6,7 @@
 - page.py: the page at GET /
 - ray_serve.py: the Ray Serve deployment (@serve.batch)
 - bench.py: the load benchmark (`serve-bench`)
-- cli.py: the commands, registered on the main CLI
+- cli.py: the commands, registered on the main CLI (spacy_pmei.cli) when imported
 
 Nothing here is imported by ``import spacy_pmei``; FastAPI and Ray only load with a command.
 """

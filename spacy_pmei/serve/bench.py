@@ -179,7 +179,8 @@ async def load(
             start = time.perf_counter()
             answer = await post(body(i))
             if len(answer["records"]) != docs_per_request:
-                raise RuntimeError(f"request {i}: wrong number of records")
+                n = len(answer["records"])
+                raise RuntimeError(Errors.E518.format(index=i, n=n, expected=docs_per_request))
             return time.perf_counter() - start
 
         await asyncio.gather(*(one(i) for i in range(concurrency)))  # warm up the connections

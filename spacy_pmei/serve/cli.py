@@ -1,20 +1,18 @@
-"""The `serve` and `serve-bench` commands, added to the main typer app by ``register``.
+"""The `serve` and `serve-bench` commands, registered on the main typer app when imported.
+
+spacy_pmei.cli imports this module last, so they come after its own commands.
 
 FastAPI, uvicorn, httpx and Ray are imported inside the commands, so that
 ``python -m spacy_pmei --help`` works without the serve extra.
 """
 from pathlib import Path
-from typing import Annotated, List, NoReturn, Optional
+from typing import Annotated, List, Optional
 
 import typer
 from wasabi import msg
 
+from ..cli._util import app, fail, write_file, write_text
 from ..errors import Errors
-
-
-def _fail(message: str) -> NoReturn:
-    msg.fail(message)
-    raise typer.Exit(1)
 
 
 def require_serve_packages() -> None:
@@ -76,7 +74,7 @@ def serve_cli(
     or --max-wait-ms). With --ray, Ray Serve runs --replicas copies of the same app.
     """
     if not use_ray and (replicas != 1 or gpus_per_replica or ray_address or ray_num_cpus):
-        _fail("--replicas, --gpus-per-replica, --ray-address and --ray-num-cpus need --ray")
+        fail(Errors.E517)
     try:
         require_serve_packages()
         import_code(code)
@@ -85,7 +83,7 @@ def serve_cli(
         # checked before listening (E015), also where the replicas load their own copy
         nlp = load_extraction_model(model, gpu_id if not use_ray else -1)
     except (ImportError, ValueError) as err:
-        _fail(str(err))
+        fail(str(err))
     settings = dict(max_batch=max_batch, max_wait_ms=max_wait_ms, max_bytes=max_bytes, max_docs=max_docs)
     if use_ray:
         from .ray_serve import run_ray_serve
@@ -99,7 +97,7 @@ def serve_cli(
                 code=str(code.resolve()) if code else None, **settings,
             )  # fmt: skip
         except (ImportError, RuntimeError, ValueError) as err:
-            _fail(str(err))
+            fail(str(err))
         return
     import uvicorn
 
@@ -145,19 +143,13 @@ def serve_bench_cli(
             code=str(code.resolve()) if code else None, client=client,
         )  # fmt: skip
     except (ImportError, ValueError, RuntimeError) as err:
-        _fail(str(err))
+        fail(str(err))
     table = format_table(results)
     typer.echo(table)
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(table + "\n", encoding="utf-8")
+        write_file(output, write_text(table + "\n"))
         msg.good(f"Saved the table to {output}")
 
 
-def register(app: typer.Typer) -> None:
-    """Add the serve and serve-bench commands to the CLI.
-
-    app (typer.Typer): The spacy-pmei command line.
-    """
-    app.command("serve")(serve_cli)
-    app.command("serve-bench")(serve_bench_cli)
+app.command("serve")(serve_cli)
+app.command("serve-bench")(serve_bench_cli)

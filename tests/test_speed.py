@@ -1,5 +1,5 @@
-"""The speed and memory benchmark's pieces (the figures themselves belong in BENCHMARKS.md)."""
-from spacy_pmei.benchmark import format_table, peak_memory
+"""The speed benchmark's pieces (spacy_pmei.speed); the figures belong in BENCHMARKS.md."""
+from spacy_pmei.speed import format_table, peak_memory
 
 from conftest import TRAIN_DATA
 

@@ -1,4 +1,8 @@
-"""Speed and memory of pmei_relations beside spaCy's ner on the same tok2vec, in one run."""
+"""The speed benchmark (`python -m spacy_pmei benchmark`): speed and memory of pmei_relations.
+
+pmei_relations is measured beside spaCy's ner on the same tok2vec, in one run. The
+accuracy benchmark is another tool: project.yml's bench-* commands.
+"""
 import json
 import logging
 import os
@@ -36,7 +40,7 @@ TOK2VEC = {
 
 def load_examples(nlp: Language, path: Path, limit: int = 0) -> List[Example]:
     """Gold examples from a CasRel JSON file (the bundled NYT sample by default)."""
-    from .convert import read_casrel
+    from .readers import read_casrel
 
     docs, _report = read_casrel(path, nlp.vocab, limit=limit)
     return [Example(nlp.make_doc(doc.text), doc) for doc in docs]
@@ -114,13 +118,13 @@ def peak_memory(model_dir: Path, texts: List[str], n_words: int, as_batch: int =
     while len(words) < n_words:
         words += words
     payload = {"model": str(model_dir), "n_words": n_words, "batch": as_batch, "words": words[: max(n_words, 1)]}
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(payload, f)
-    code = "from spacy_pmei.benchmark import _memory_child; _memory_child(%r)" % f.name
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    os.unlink(f.name)
-    docs_mb, pipeline_mb = out.stdout.strip().splitlines()[-1].split()
-    return float(docs_mb), float(pipeline_mb)
+    with tempfile.TemporaryDirectory() as tmp:
+        payload_path, result_path = Path(tmp) / "payload.json", Path(tmp) / "result.json"
+        payload_path.write_text(json.dumps(payload))
+        code = "from spacy_pmei.speed import _memory_child; _memory_child(%r, %r)" % (str(payload_path), str(result_path))
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        result = json.loads(result_path.read_text())
+    return float(result["docs_mb"]), float(result["pipeline_mb"])
 
 
 class _RSSSampler:
@@ -154,7 +158,8 @@ class _RSSSampler:
         self.peak = max(self.peak, self.current())
 
 
-def _memory_child(payload_path: str) -> None:
+def _memory_child(payload_path: str, result_path: str) -> None:
+    """Measure one pipeline run in this (fresh) process; write the two figures as JSON to result_path."""
     import gc
 
     payload = json.loads(Path(payload_path).read_text())
@@ -172,8 +177,8 @@ def _memory_child(payload_path: str) -> None:
     with _RSSSampler() as sampler:
         # kept alive until measured, as a caller would hold its docs
         _docs = list(nlp.pipe(inputs, batch_size=max(payload["batch"], 1)))
-    # the parent reads this one line: the child's stdout is its channel, not a log
-    print((before - start) / 2**20, (sampler.peak - before) / 2**20)
+    figures = {"docs_mb": (before - start) / 2**20, "pipeline_mb": (sampler.peak - before) / 2**20}
+    Path(result_path).write_text(json.dumps(figures))
 
 
 def run_benchmark(
