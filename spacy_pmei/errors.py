@@ -62,7 +62,7 @@ class Errors(metaclass=ErrorsWithCodes):
     E018 = ("Cannot read the labels file {path}: {why}. It is the JSON that "
             "`spacy init labels` writes for the component: "
             '{{"entities": [...], "relations": [...]}}.')
-    E030 = ("Unknown diagnostic {name!r} for the PMEI network: use one of {options}.")
+    E032 = ("Unknown diagnostic {name!r} for the PMEI network: use one of {options}.")
 
     # The command line (spacy_pmei.cli): what a command checks before it runs.
     E019 = ("Unknown language {lang!r}: {why}")

@@ -156,5 +156,5 @@ def test_predictions_are_unchanged_after_the_diagnostics():
     after = [d._.relations for d in nlp.pipe(texts)]
     key = lambda rels: [(r.head.start, r.label, r.tail.start, r.score) for r in rels]  # noqa: E731
     assert [key(r) for r in before] == [key(r) for r in after]
-    with pytest.raises(ValueError, match="E030"):
+    with pytest.raises(ValueError, match="E032"):
         network.set_diagnostic("no_such_thing")
