@@ -253,7 +253,7 @@ def table(
         "F (all gold) also counts the gold triples the converter could not place as missed. "
         "String F is the papers' (CasRel) protocol: entity strings per sentence, not positions.",
         "",
-        f"Machine of the table: {describe_machine(report['machine'])}, spaCy {report['machine']['spacy']}.",
+        f"Machine of the table: {describe_machine(report['machine'])}.",
         "",
         *run_machines(results),
         "| row | split | seeds | exact P | exact R | exact F | exact F (all gold) | partial P | partial R "
