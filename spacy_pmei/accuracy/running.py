@@ -10,6 +10,8 @@ import srsly
 import typer
 from wasabi import msg
 
+from ..errors import Errors
+
 from ..machine import machine_info as machine
 from .rows import KEYS, finished_run, missing_needs, read_rows, select_rows, split_to_score, train_command
 from .tables import last_step
@@ -100,11 +102,7 @@ def run(
         for need in missing_needs(row)
     ]
     if unmet:
-        msg.fail(
-            "Nothing trained: " + "; ".join(unmet),
-            "Install it, or leave the row out with --only (project.yml: --vars.bench_only)",
-            exits=1,
-        )
+        msg.fail(Errors.E607.format(unmet="; ".join(unmet)), exits=1)
     for row in selected:
         for seed in seeds_of[row["name"]]:
             out = runs_dir / row["name"] / f"seed{seed}"
@@ -122,7 +120,7 @@ def run(
             out.mkdir(parents=True, exist_ok=True)
             cmd = train_command(row, seed, out, gpu_id, max_epochs or None)
             msg.divider(f"{row['name']} seed {seed}")
-            print(shlex.join(cmd), flush=True)
+            typer.echo(shlex.join(cmd))
             start = time.time()
             stopped = None
             with (out / "train.log").open("w", encoding="utf-8") as log:
@@ -139,10 +137,10 @@ def run(
             seconds = time.time() - start
             log_text = (out / "train.log").read_text(encoding="utf-8")
             if stopped and not (out / "model-best" / "meta.json").is_file():
-                msg.fail(f"{row['name']} seed {seed}: stopped at the time limit before a first model-best", exits=1)
+                msg.fail(Errors.E608.format(name=row["name"], seed=seed), exits=1)
             if proc.returncode != 0 and not stopped:
-                print(log_text[-3000:])
-                msg.fail(f"Training failed: {row['name']} seed {seed} (see {out / 'train.log'})", exits=1)
+                typer.echo(log_text[-3000:])
+                msg.fail(Errors.E609.format(name=row["name"], seed=seed, log=out / "train.log"), exits=1)
             record = {
                 "row": row["name"],
                 "seed": seed,
@@ -193,7 +191,7 @@ def package(
     """Build an installable wheel of the row's best run on dev, its meta carrying the run's scores."""
     rows = {row["name"]: row for row in read_rows(rows_path)}
     if row_name not in rows:
-        msg.fail(f"Unknown row {row_name}", exits=1)
+        msg.fail(Errors.E605.format(names=row_name), exits=1)
     row = rows[row_name]
     best_dir, best_score = None, -1.0
     for seed in row["seeds"]:
@@ -203,16 +201,17 @@ def package(
             if dev > best_score:
                 best_dir, best_score = model, dev
     if best_dir is None:
-        msg.fail(f"No finished run of {row_name} in {runs_dir}", exits=1)
+        msg.fail(Errors.E610.format(name=row_name, runs_dir=runs_dir), exits=1)
     run_record = srsly.read_json(best_dir.parent / "run.json")
     ds = row["dataset"]
     scored_on, now = run_record["mean"]["eval_split"], split_to_score(ds)
     if scored_on != now:
         # the meta's notes name the corpus's eval split: its scores must be of that split
         msg.fail(
-            f"{best_dir.parent / 'run.json'} holds scores on {scored_on}, but corpus/{ds} now evaluates on {now}",
-            f"Run `python -m spacy_pmei.accuracy run {rows_path} --runs-dir {runs_dir} --only {row_name}` first: "
-            "it scores finished runs on the new split without training them again",
+            Errors.E611.format(
+                record=best_dir.parent / "run.json", scored_on=scored_on, ds=ds, now=now,
+                rows=rows_path, runs_dir=runs_dir, name=row_name,
+            ),
             exits=1,
         )
     output_dir.mkdir(parents=True, exist_ok=True)

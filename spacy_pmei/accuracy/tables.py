@@ -9,6 +9,8 @@ import srsly
 import typer
 from wasabi import msg
 
+from ..errors import Errors
+
 from ..machine import describe_machine
 from ..machine import machine_info as machine
 from .rows import KEYS, finished_run, read_pairs, read_rows
@@ -93,7 +95,7 @@ def read_checkpoints(path: Path) -> Checkpoints:
         return Checkpoints()
     unit, at = data.get("unit", "epoch"), data.get("at", [])
     if unit not in ("epoch", "step") or not at or any(not isinstance(n, int) or n < 0 for n in at):
-        msg.fail(f"checkpoints in {path}: {{unit: epoch | step, at: [N, ...]}} with N >= 0, not {data!r}", exits=1)
+        msg.fail(Errors.E612.format(path=path, data=data), exits=1)
     return Checkpoints(unit, tuple(sorted(at)))
 
 

@@ -9,6 +9,8 @@ import srsly
 import typer
 from wasabi import msg
 
+from ..errors import Errors
+
 from .rows import read_rows, select_rows, train_command, train_overrides
 
 
@@ -41,16 +43,16 @@ def trace(
     the same run with a floor on the priors' variances.
     """
     if run_dir is not None and (rows_path is not None or row_name):
-        msg.fail("Give a run's folder or --rows and --row, not both: they can name different runs", exits=1)
+        msg.fail(Errors.E613, exits=1)
     if run_dir is not None:
         if not (run_dir / "run.json").is_file():
-            msg.fail(f"No run.json in {run_dir}: give a finished run's folder, or --rows and --row", exits=1)
+            msg.fail(Errors.E614.format(run_dir=run_dir), exits=1)
         command = srsly.read_json(run_dir / "run.json")["command"]
     elif rows_path is not None and row_name:
         row = select_rows(read_rows(rows_path), row_name)[0]
         command = shlex.join(train_command(row, seed, output / "model", -1, None))
     else:
-        msg.fail("Give a run's folder, or --rows and --row", exits=1)
+        msg.fail(Errors.E615, exits=1)
 
     from spacy import util
     from spacy.training.initialize import init_nlp
