@@ -210,7 +210,7 @@ def step_cost(
     mtl, pmei = steps_of["mtl"], steps_of["pmei"]
     words = sum(len(eg.predicted) for eg in batches[0])
     lines = [
-        f"Machine: {describe_machine(machine_info())}, torch threads {threads}. Data: {data} "
+        f"Machine: {describe_machine(machine_info())}. Data: {data} "
         f"(batches of {batch_size}, the first {words} words); median of {steps} steps after one warm-up.",
         "",
         "| step (nlp.update: forward, backward, optimizer) | ms | / MTL |",
