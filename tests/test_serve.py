@@ -32,7 +32,20 @@ TEXTS = [t for t, _, _ in TRAIN_DATA]
 # about 280 words: more than the component's window (max_length = 128 words)
 LONG_TEXT = " ".join(f"Bobby Fischer was born in Chicago and Angela Merkel lives in Berlin {i} ." for i in range(20))
 MAX_DOCS, MAX_BYTES = 8, 20_000
-SERVER_ARGS = ["--code", POISON_CODE, "--max-docs", str(MAX_DOCS), "--max-bytes", str(MAX_BYTES), "--max-wait-ms", "30"]
+# One torch thread in every server and in this process: with several, MKL may split a
+# product differently from one process to the next, and scores differ in the last bit.
+SERVER_ARGS = ["--code", POISON_CODE, "--max-docs", str(MAX_DOCS), "--max-bytes", str(MAX_BYTES), "--max-wait-ms", "30",
+               "--threads", "1"]  # fmt: skip
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +165,7 @@ def test_empty_texts_and_other_routes(server):
     meta = httpx.get(f"{server}/meta").json()
     assert meta["labels"]["relations"] == ["born_in", "capital_of", "lives_in", "visited"]
     assert meta["threshold"] == 0.5 and meta["serving"]["max_docs"] == MAX_DOCS
+    assert meta["serving"]["threads"] == 1  # the worker thread that runs the pipeline has --threads
     schema = httpx.get(f"{server}/openapi.json").json()
     assert {"ExtractRequest", "ExtractResponse", "Record", "ErrorBody"} <= set(schema["components"]["schemas"])
     assert httpx.get(f"{server}/docs").status_code == 200
@@ -284,6 +298,7 @@ def test_ray_serve_two_replicas_answer_byte_for_byte(server, model_dir):
         assert [[rounded(r) for r in a.json()["records"]] for a in at_once] == [
             [rounded(r) for r in a.json()["records"]] for a in single
         ]
+        assert httpx.get(f"{ray_url}/meta").json()["serving"]["threads"] == 1
         stats = httpx.get(f"{ray_url}/health").json()["stats"]
         assert stats["documents"] > 0
         poisoned = post(ray_url, {"texts": [TEXTS[0], f"a {serve_poison.MARKER}"]})

@@ -215,7 +215,7 @@ def create_app(
             "max_length": cfg.get("max_length"),
             "spacy_pmei_version": __version__,
             "serving": {"max_batch": engine.max_batch, "max_wait_ms": engine.max_wait_ms,
-                        "max_docs": max_docs, "max_bytes": max_bytes},
+                        "max_docs": max_docs, "max_bytes": max_bytes, "threads": engine.worker_threads},
         }
 
     @app.post(

@@ -233,6 +233,21 @@ class DynamicBatcher:
                     pending.future.set_result(outcome)
 
 
+def set_torch_threads(threads: Optional[int]) -> None:
+    """Set torch's intra-op thread count in the calling thread (None: leave it)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def torch_threads() -> int:
+    """RETURNS (int): Torch's intra-op thread count in the calling thread."""
+    import torch
+
+    return torch.get_num_threads()
+
+
 class Engine:
     """A pipeline behind one worker thread, with a way to submit documents.
 
@@ -241,6 +256,9 @@ class Engine:
     max_wait_ms (float): Longest wait for a batch to fill.
     submit (Optional[Callable[[List[Item]], Awaitable[List[Outcome]]]]): How documents
         reach the worker; None: a DynamicBatcher (Ray Serve brings its own, @serve.batch).
+    threads (Optional[int]): Torch's intra-op threads in the worker; None: as the
+        process has them (Ray sets a replica's from its CPUs). Scores agree to the last
+        bit between two servers only at the same thread count.
     """
 
     def __init__(
@@ -250,10 +268,15 @@ class Engine:
         max_batch: int = 64,
         max_wait_ms: float = 10.0,
         submit: Optional[Callable[[List[Item]], Awaitable[List[Outcome]]]] = None,
+        threads: Optional[int] = None,
     ) -> None:
         self.nlp = nlp
         self.stats = BatchStats()
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pmei-worker")
+        self.threads = threads
+        # set in the worker itself: OpenMP keeps a thread count per calling thread
+        self.executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="pmei-worker", initializer=set_torch_threads, initargs=(threads,)
+        )
         self.batcher: Optional[DynamicBatcher] = None
         if submit is None:
             self.batcher = DynamicBatcher(self.process, self.executor, max_batch=max_batch, max_wait_ms=max_wait_ms)
@@ -262,6 +285,12 @@ class Engine:
         self.max_batch = max_batch
         self.max_wait_ms = max_wait_ms
         self.ready = False
+        self.worker_threads: Optional[int] = None
+
+    def warm_up(self) -> None:
+        """Load the pipeline's lazy parts and note the worker's torch threads (in the worker)."""
+        self.nlp("Warm up .")
+        self.worker_threads = torch_threads()
 
     def process(self, items: List[Item]) -> List[Outcome]:
         """Run one batch (in the worker thread). RETURNS (List[Outcome]): One per item."""
@@ -275,7 +304,7 @@ class Engine:
         """Start the batcher and warm the pipeline up; then the engine is ready."""
         if self.batcher is not None:
             self.batcher.start()
-        await self.call(self.nlp, "Warm up .")
+        await self.call(self.warm_up)
         self.ready = True
 
     async def stop(self) -> None:

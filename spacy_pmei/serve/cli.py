@@ -66,6 +66,10 @@ def serve_cli(
     ray_num_cpus: Annotated[
         Optional[int], typer.Option("--ray-num-cpus", min=1, help="With --ray and a local cluster: its CPUs")
     ] = None,
+    threads: Annotated[
+        Optional[int],
+        typer.Option("--threads", min=1, help="Torch threads per pipeline (default: torch's; Ray: the replica's CPUs)"),
+    ] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's log level")] = "warning",
 ) -> None:
     """Serve a pipeline over HTTP: POST /extract, the page at /, OpenAPI docs at /docs.
@@ -84,7 +88,9 @@ def serve_cli(
         nlp = load_extraction_model(model, gpu_id if not use_ray else -1)
     except (ImportError, ValueError) as err:
         fail(str(err))
-    settings = dict(max_batch=max_batch, max_wait_ms=max_wait_ms, max_bytes=max_bytes, max_docs=max_docs)
+    settings = dict(
+        max_batch=max_batch, max_wait_ms=max_wait_ms, max_bytes=max_bytes, max_docs=max_docs, threads=threads
+    )
     if use_ray:
         from .ray_serve import run_ray_serve
 
@@ -104,7 +110,7 @@ def serve_cli(
     from .app import create_app
     from .batching import Engine
 
-    engine = Engine(nlp, max_batch=max_batch, max_wait_ms=max_wait_ms)
+    engine = Engine(nlp, max_batch=max_batch, max_wait_ms=max_wait_ms, threads=threads)
     app = create_app(engine, max_bytes=max_bytes, max_docs=max_docs)
     msg.info(f"Serving {model} on http://{host}:{port} (docs at /docs, the page at /)")
     uvicorn.run(app, host=host, port=port, log_level=log_level)

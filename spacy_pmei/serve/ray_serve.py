@@ -43,6 +43,7 @@ def build_deployment(
     max_bytes: int = 1_000_000,
     max_docs: int = 256,
     code: Optional[str] = None,
+    threads: Optional[int] = None,
 ) -> Any:
     """The Ray Serve deployment of the HTTP app (call .bind() to get the application).
 
@@ -55,6 +56,7 @@ def build_deployment(
     max_bytes (int): Largest request body.
     max_docs (int): Most texts per request.
     code (Optional[str]): A Python file each replica imports first (custom components).
+    threads (Optional[int]): Torch threads per replica; None: Ray's, from its CPUs.
     RETURNS (Any): The deployment.
     """
     _, serve = import_ray_serve()
@@ -87,8 +89,9 @@ def build_deployment(
                 max_batch=max_batch,
                 max_wait_ms=max_wait_ms,
                 submit=self.submit,
+                threads=threads,
             )
-            self.engine.nlp("Warm up .")
+            self.engine.executor.submit(self.engine.warm_up).result()
             self.engine.ready = True
 
         def __serve_build_asgi_app__(self) -> Any:
