@@ -241,13 +241,6 @@ def set_torch_threads(threads: Optional[int]) -> None:
         torch.set_num_threads(threads)
 
 
-def torch_threads() -> int:
-    """RETURNS (int): Torch's intra-op thread count in the calling thread."""
-    import torch
-
-    return torch.get_num_threads()
-
-
 class Engine:
     """A pipeline behind one worker thread, with a way to submit documents.
 
@@ -272,7 +265,6 @@ class Engine:
     ) -> None:
         self.nlp = nlp
         self.stats = BatchStats()
-        self.threads = threads
         # set in the worker itself: OpenMP keeps a thread count per calling thread
         self.executor = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="pmei-worker", initializer=set_torch_threads, initargs=(threads,)
@@ -289,8 +281,10 @@ class Engine:
 
     def warm_up(self) -> None:
         """Load the pipeline's lazy parts and note the worker's torch threads (in the worker)."""
+        import torch
+
         self.nlp("Warm up .")
-        self.worker_threads = torch_threads()
+        self.worker_threads = torch.get_num_threads()
 
     def process(self, items: List[Item]) -> List[Outcome]:
         """Run one batch (in the worker thread). RETURNS (List[Outcome]): One per item."""
