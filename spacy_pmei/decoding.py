@@ -116,6 +116,22 @@ BLOCK_OVERHEAD_CELLS = 4096
 MAX_BLOCK_SEGMENTS = 256
 
 
+def length_runs(lengths: Sequence[int]) -> List[Tuple[int, int, int]]:
+    """(start, end, length) of each run of consecutive segments of a block with one length.
+
+    make_blocks sorts a block's segments by length, so a block has few runs; the
+    n x n x L tables are then read over their real cells a run at a time, without a
+    mask over the whole table.
+    """
+    runs: List[Tuple[int, int, int]] = []
+    for k, length in enumerate(int(x) for x in lengths):
+        if runs and runs[-1][2] == length:
+            runs[-1] = (runs[-1][0], k + 1, length)
+        else:
+            runs.append((k, k + 1, length))
+    return runs
+
+
 def make_blocks(segments: Sequence[Segment], max_cells: int) -> List[List[int]]:
     """Group segments into padded blocks, longest first, with at most max_cells pair cells.
 

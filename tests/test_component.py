@@ -205,6 +205,45 @@ def test_loss_gradients_match_autograd():
         numpy.testing.assert_allclose(d_rel, rel.grad.numpy(), atol=1e-5)
 
 
+@pytest.mark.parametrize("lengths", [[6, 6, 4, 4, 4, 1], [3, 6, 1, 6, 2, 2]])
+def test_subject_scores_match_a_masked_max(lengths):
+    # f_t, written as its own autograd function, against the plain masked max: the same
+    # values, and the same gradient of the early table (its loss's gradient plus g's).
+    from spacy_pmei.pytorch_pmei import subject_scores
+
+    torch.manual_seed(0)
+    B, n, L = len(lengths), 6, 5
+    mask = torch.arange(n)[None, :] < torch.tensor(lengths)[:, None]
+    logits = torch.randn(B, n, n, L)
+    d_table, d_g = torch.randn(B, n, n, L), torch.randn(B, n, L)
+    grads = []
+    for f_t in ("written", "autograd"):
+        x = logits.clone().requires_grad_(True)
+        if f_t == "written":
+            table, g = subject_scores(x * 1.0, mask)
+        else:
+            table = x * 1.0
+            g = torch.sigmoid(table.masked_fill(~mask[:, None, :, None], float("-inf")).max(dim=2).values)
+        torch.autograd.backward([table, g], [d_table, d_g])
+        grads.append((table.detach(), g.detach(), x.grad))
+    for written, reference in zip(*grads):
+        assert torch.equal(written, reference)
+    # Padded columns never win the max, whatever their logits.
+    x = logits.clone()
+    x[~mask[:, None, :, None].expand_as(x)] = 1e6
+    assert torch.equal(subject_scores(x, mask)[1], grads[0][1])
+
+
+def test_subject_scores_share_the_gradient_of_a_tie():
+    from spacy_pmei.pytorch_pmei import subject_scores
+
+    x = torch.zeros(1, 2, 2, 1, requires_grad=True)
+    _, g = subject_scores(x, torch.ones(1, 2, dtype=torch.bool))
+    g.sum().backward()
+    # sigmoid'(0) = 0.25, shared by the two tied columns of each row
+    assert torch.equal(x.grad, torch.full((1, 2, 2, 1), 0.125))
+
+
 def test_update_dropout_reaches_torch():
     nlp = small_nlp()
     examples = [make_example(nlp, *item) for item in TRAIN_DATA]

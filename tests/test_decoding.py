@@ -1,5 +1,6 @@
 """BIOES decoding, segments, blocks and triple linking."""
 from spacy_pmei.decoding import (
+    length_runs,
     link_triples,
     make_blocks,
     make_tag_names,
@@ -58,3 +59,9 @@ def test_link_triples_with_and_without_fallback():
     triples, made = link_triples(ents, cells, ["born_in", "lives_in"], ["PER"] * 7)
     assert triples[1] == ((3, 4, "PER"), "lives_in", (5, 6, "LOC"), 0.8)
     assert made == [(3, 4, "PER")]
+
+
+def test_length_runs_cover_each_segment_once():
+    assert length_runs([5, 5, 3, 3, 3, 1]) == [(0, 2, 5), (2, 5, 3), (5, 6, 1)]
+    assert length_runs([2, 4, 2]) == [(0, 1, 2), (1, 2, 4), (2, 3, 2)]
+    assert length_runs([]) == []
