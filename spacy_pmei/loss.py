@@ -8,7 +8,7 @@ from spacy.training import Example
 from thinc.api import Ops, torch2xp, xp2torch
 
 from .architectures import PMEIBlock, PMEIBlockGrad, PMEIOutput
-from .decoding import MISSING, tags_from_biluo
+from .decoding import MISSING, length_runs, tags_from_biluo
 from .errors import Warnings
 from .relations import get_records
 
@@ -141,17 +141,17 @@ def _table_bce(
     import torch
 
     x = xp2torch(rel_logits)
-    n = x.shape[1]
-    lengths_t = torch.as_tensor(lengths, device=x.device)
-    valid = torch.arange(n, device=x.device)[None, :] < lengths_t[:, None]
-    pair_mask = (valid[:, :, None] & valid[:, None, :]).to(x.dtype)  # B x n x n
+    runs = length_runs(lengths)
     gold = tuple(torch.as_tensor(c, device=x.device) for c in cells)
     with torch.no_grad():
-        # BCE with target 0 is softplus(x); a gold cell subtracts x once.
-        negative = (torch.nn.functional.softplus(x).sum(-1) * pair_mask).sum()
+        # BCE with target 0 is softplus(x); a gold cell subtracts x once. Only the real
+        # word pairs are read, a run of equal lengths at a time (no mask over the table).
+        negative = sum(torch.nn.functional.softplus(x[a:b, :n, :n]).sum() for a, b, n in runs)
         loss = float(negative - x[gold].sum())
         grad = torch.sigmoid(x)
-        grad.mul_(pair_mask.unsqueeze(-1))
+        for a, b, n in runs:
+            grad[a:b, n:] = 0.0
+            grad[a:b, :n, n:] = 0.0
         grad[gold] -= 1.0
         if scale != 1.0:
             grad.mul_(scale)
