@@ -1,4 +1,6 @@
 """Shared fixtures: a handful of sentences with multi-word entities and overlapping triples."""
+import importlib.util
+from pathlib import Path
 from typing import List, Sequence, Tuple
 
 import pytest
@@ -34,6 +36,15 @@ TRAIN_DATA = [
         [],
     ),
 ]
+
+
+def load_script(name: str):
+    """A module of the project's scripts/ folder, loaded from its file."""
+    path = Path(__file__).parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def make_example(nlp: Language, text: str, ents: Sequence[Tuple[int, int, str]], rels) -> Example:

@@ -1,5 +1,4 @@
 """The accuracy benchmark (spacy_pmei.accuracy, run as scripts/bench_rows.py) and the NYT dev re-split."""
-import importlib.util
 import json
 import os
 import re
@@ -18,14 +17,9 @@ from spacy_pmei.accuracy import running as running_mod
 from spacy_pmei.accuracy import tables as tables_mod
 from spacy_pmei.pytorch_pmei import VARIANTS
 
+from conftest import load_script
+
 ROOT = Path(__file__).parents[1]
-
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 datasets = load_script("datasets")

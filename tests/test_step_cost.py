@@ -5,6 +5,8 @@ import typer
 
 from spacy_pmei.step_cost import SAMPLE, _blocks, build, stage_seconds, step_cost
 
+from conftest import load_script
+
 
 def test_stages_are_timed_on_the_blocks_the_model_makes():
     nlp, _, examples = build("pmei", SAMPLE, seed=0)
@@ -33,3 +35,37 @@ def test_the_command_prints_both_steps_and_the_ratio():
     for variant in ("mtl", "mtl_sm", "pmei_no_sm", "pmei"):
         assert f"| {variant} |" in result.output
     assert "A PMEI step costs" in result.output and "an MTL step" in result.output
+
+
+
+def test_the_before_and_after_run_restores_the_shipped_functions():
+    import spacy_pmei.loss as loss_module
+    import spacy_pmei.pytorch_pmei as network_module
+
+    ab = load_script("step_cost_ab")
+    shipped = (network_module.subject_scores, loss_module._table_bce)
+    app = typer.Typer()
+    app.command()(ab.main)
+    result = CliRunner().invoke(app, ["--data", str(SAMPLE), "--rounds", "1", "--batch-size", "8"])
+    assert result.exit_code == 0, result.output
+    for arm in ("mtl:", "pmei, before:", "pmei, shipped:", "shipped / before (PMEI):"):
+        assert arm in result.output
+    assert (network_module.subject_scores, loss_module._table_bce) == shipped
+
+
+def test_the_before_table_loss_is_the_shipped_one():
+    # The "before" arm must time the same loss: same gradient to the bit, same value to rounding.
+    import numpy
+    from thinc.api import NumpyOps
+
+    from spacy_pmei.loss import _table_bce
+
+    ab = load_script("step_cost_ab")
+    rng = numpy.random.default_rng(0)
+    x = (rng.standard_normal((5, 7, 7, 4)) * 3 - 4).astype("float32")
+    lengths = numpy.asarray([7, 7, 5, 2, 1])
+    cells = tuple(numpy.asarray(c, dtype="int64") for c in ([0, 2, 3], [1, 4, 0], [6, 0, 1], [3, 2, 0]))
+    loss, grad = _table_bce(NumpyOps(), x, lengths, cells, 0.5)
+    before_loss, before_grad = ab.masked_table_bce(NumpyOps(), x, lengths, cells, 0.5)
+    assert numpy.array_equal(grad, before_grad)
+    assert abs(loss - before_loss) < 1e-4 * abs(loss)
