@@ -38,6 +38,19 @@ TRAIN_DATA = [
 ]
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """The test process at one torch thread, as a Ray worker with one CPU (Ray sets its
+    OMP_NUM_THREADS) and a server started with --threads 1: MKL may split a product
+    differently at another thread count, and a score then differs in its last bit."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def load_script(name: str):
     """A module of the project's scripts/ folder, loaded from its file."""
     path = Path(__file__).parents[1] / "scripts" / f"{name}.py"

@@ -21,6 +21,9 @@ from spacy_pmei.ray_extract import RayExtractor, import_ray, ray_extract  # noqa
 from conftest import TRAIN_DATA  # noqa: E402
 
 runner = CliRunner()
+# Each actor has one CPU, so Ray runs its torch at one thread; the in-process
+# reference runs at one thread too, for byte-equal scores.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 TEXTS = [t for t, _, _ in TRAIN_DATA]
 BATCH_SIZE = 8
 

@@ -38,14 +38,7 @@ SERVER_ARGS = ["--code", POISON_CODE, "--max-docs", str(MAX_DOCS), "--max-bytes"
                "--threads", "1"]  # fmt: skip
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
