@@ -67,14 +67,10 @@ class NetworkOutput(NamedTuple):
 
 
 class _SubjectMax(torch.autograd.Function):
-    """The early table (passed through) and its max over the object axis j, real
-    columns only; the backward adds the max's gradient into the table's in one pass.
-
-    Written out because autograd's own chain (a masked copy of the whole B x n x n x L
-    table, a max with indices, and in the backward a zero table, a scatter and an add
-    of the two gradients of the table) took longer than the table's loss; here no
-    table is copied in the forward, and the backward copies one. The values are the
-    same to the bit. Ties for the max share its gradient, as torch.amax's do.
+    """The early table (passed through) and its max over real columns j; the backward
+    adds the max's gradient into the table's. Autograd's own chain (a masked copy of the
+    table, then a zero table, a scatter and an add) cost more than the table's loss.
+    Same values to the bit; ties for the max share its gradient, as torch.amax's do.
     """
 
     @staticmethod
@@ -86,7 +82,6 @@ class _SubjectMax(torch.autograd.Function):
             torch.amax(table[a:b, :, :length], dim=2, out=best[a:b])
         ctx.runs = runs
         ctx.save_for_backward(table, best)
-        ctx.mark_non_differentiable(mask)
         return table.view_as(table), best
 
     @staticmethod
