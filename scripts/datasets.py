@@ -30,6 +30,7 @@ SPLITS = ("train", "dev", "test")
 PRGC = "https://github.com/hy-struggle/PRGC/tree/8bbaf340472d232f09a0b8004457b712e1ff1a66/data"
 BIRTE = "https://github.com/neukg/BiRTE/tree/c135841dc4556e036968be99bcdcac08fddcc7c6/datasets"
 CASREL_FILES = {"train": "train_triples.json", "dev": "val_triples.json", "test": "test_triples.json"}
+JOINTER = "https://github.com/yubowen-ph/JointER/tree/69f5eb04a8457ac300081079e6edf9ff8efe61e8/dataset/WebNLG/data"
 HRL_FILES = {"train": "train.json", "dev": "dev.json", "test": "test.json"}
 
 
@@ -43,6 +44,10 @@ class Dataset(NamedTuple):
     select: str  # the score the benchmark reports, and the one to select models on
     source: str
     license: str = "NOASSERTION"
+    # Per split, a JointER file of the same sentences whose POS tags convert sets
+    tags: Dict[str, str] = {}
+    # Where fetch-local finds a file in DATA_DIR if not at DATASET/NAME: NAME -> path
+    local: Dict[str, str] = {}
 
 
 DATASETS = {
@@ -79,6 +84,22 @@ DATASETS = {
         "rel_exact_f",
         f"{PRGC}/WebNLG",
         "CC-BY-NC-SA-4.0",
+    ),
+    "webnlg_pos": Dataset(
+        "WebNLG (ETL-Span version, full entity mentions) with the PTB POS tags of JointER's "
+        "copy of the same sentences (train and dev; a test split has no tags)",
+        "WebNLG (ETL-Span version, CasRel format); POS tags: JointER's WebNLG",
+        InputFormat.casrel,
+        CASREL_FILES,
+        "rel_exact_f",
+        f"{PRGC}/WebNLG; {JOINTER}",
+        "CC-BY-NC-SA-4.0",
+        tags={"train": "pos_train.json", "dev": "pos_dev.json"},
+        local={
+            **{name: f"webnlg/{name}" for name in [*CASREL_FILES.values(), "rel2id.json"]},
+            "pos_train.json": "webnlg/jointer/train.json",
+            "pos_dev.json": "webnlg/jointer/dev.json",
+        },
     ),
     "webnlg_star": Dataset(
         "WebNLG* (CopyRE, last word of each entity)",
@@ -148,18 +169,21 @@ def fetch_local(
     if dataset == "sample" or not data_dir:
         msg.info("Nothing to copy" + (": the sample is bundled" if dataset == "sample" else ""))
         return
-    source = Path(data_dir) / dataset
-    if not source.is_dir():
-        fail(Errors.E026.format(path=source, dataset=dataset))
+    root = Path(data_dir)
+    names = [*data.files.values(), *data.tags.values(), "rel2id.json"]
+    places = {name: [root / dataset / name] + ([root / data.local[name]] if name in data.local else []) for name in names}
+    if not (root / dataset).is_dir() and not any(p.is_file() for paths in places.values() for p in paths):
+        fail(Errors.E026.format(path=root / dataset, dataset=dataset))
     assets_dir.mkdir(parents=True, exist_ok=True)
     copied = []
-    for name in [*data.files.values(), "rel2id.json"]:
-        if (source / name).is_file():
-            shutil.copyfile(source / name, assets_dir / name)
-            copied.append(name)
+    for name, paths in places.items():
+        found = [path for path in paths if path.is_file()]
+        if found:
+            shutil.copyfile(found[0], assets_dir / name)
+            copied.append(str(found[0]))
     if not copied:
-        fail(Errors.E027.format(files=", ".join(data.files.values()), path=source))
-    msg.good(f"Copied {', '.join(copied)} from {source} to {assets_dir}")
+        fail(Errors.E027.format(files=", ".join(data.files.values()), path=root / dataset))
+    msg.good(f"Copied {', '.join(copied)} to {assets_dir}")
 
 
 NYT_DEV90_SEED = 0
@@ -220,6 +244,7 @@ def convert(
         fail(Errors.E029.format(dataset=dataset, select=data.select))
     paths = {split: assets_dir / name for split, name in data.files.items()}
     missing = [str(paths[split]) for split in ("train", "dev") if not paths[split].is_file()]
+    missing += [str(assets_dir / name) for name in data.tags.values() if not (assets_dir / name).is_file()]
     if missing:
         fail(Errors.E030.format(files=", ".join(missing)))
     rel2id: Optional[Path] = assets_dir / "rel2id.json"
@@ -239,6 +264,7 @@ def convert(
             report_path=corpus_dir / f"{split}.report.jsonl",
             lang="en",
             limit=0,
+            tags_from=assets_dir / data.tags[split] if split in data.tags else None,
         )
     train_docs = DocBin().from_disk(corpus_dir / "train.spacy").get_docs(Vocab())
     labels = corpus_labels(train_docs, rel2id)
@@ -255,6 +281,7 @@ def convert(
         "source": data.source,
         "license": data.license,
         "files": {split: paths[split].name for split in splits},
+        **({"pos_tags": {split: data.tags[split] for split in splits if split in data.tags}} if data.tags else {}),
         "eval_split": eval_split,
         "sentences": {split: len(DocBin().from_disk(corpus_dir / f"{split}.spacy")) for split in splits},
     }

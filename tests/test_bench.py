@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
+import spacy
 import srsly
+from spacy.tokens import DocBin
 
 from spacy_pmei.accuracy import probe as probing_mod
 from spacy_pmei.accuracy import rows as rows_mod
@@ -541,6 +543,43 @@ def test_encoder_rows_are_the_shipped_pair_with_a_plainer_embedding():
     assert rows_mod.read_pairs(ROOT / "configs" / "encoder-webnlg.yml", list(rows.values())) == [
         ("pmei_glove_norm-webnlg", "mtl_glove_norm-webnlg")
     ]
+
+
+def test_webnlg_pos_is_webnlg_with_jointer_tags(tmp_path):
+    """fetch-local finds webnlg_pos's files where ../shared/data keeps them (webnlg/ and
+    webnlg/jointer/), and convert gives webnlg's gold with the JointER tags on every word."""
+    project = project_copy(tmp_path)
+    run = runner(project)
+    sample = project / "assets" / "sample"
+    records = json.loads((sample / "nyt_sample_dev.json").read_text(encoding="utf-8"))[:20]
+    data = tmp_path / "data" / "webnlg"
+    (data / "jointer").mkdir(parents=True)
+    shutil.copyfile(sample / "rel2id.json", data / "rel2id.json")
+    for split, name, part in (("train", "train_triples.json", records[:12]), ("dev", "val_triples.json", records[12:])):
+        (data / name).write_text(json.dumps(part), encoding="utf-8")
+        jointer = [{"tokens": r["text"].split(), "spo_details": [], "pos_tags": [f"T{len(w) % 3}" for w in r["text"].split()]} for r in part]
+        (data / "jointer" / f"{split}.json").write_text(json.dumps(jointer), encoding="utf-8")
+    out = " ".join(run("scripts/datasets.py", "fetch-local", "webnlg_pos", "assets/webnlg_pos", str(tmp_path / "data")).split())
+    assert "webnlg/jointer/train.json" in out
+    assert sorted(p.name for p in (project / "assets" / "webnlg_pos").iterdir()) == [
+        "pos_dev.json", "pos_train.json", "rel2id.json", "train_triples.json", "val_triples.json"]
+    run("scripts/datasets.py", "fetch-local", "webnlg", "assets/webnlg", str(tmp_path / "data"))
+    for name in ("webnlg", "webnlg_pos"):
+        run("scripts/datasets.py", "convert", name, f"assets/{name}", f"corpus/{name}", "--config", "tiny")
+    info = json.loads((project / "corpus" / "webnlg_pos" / "corpus.json").read_text())
+    assert info["pos_tags"] == {"train": "pos_train.json", "dev": "pos_dev.json"} and info["eval_split"] == "dev"
+    vocab = spacy.blank("en").vocab
+    for split, part in (("train", records[:12]), ("dev", records[12:])):
+        plain, tagged = (list(DocBin().from_disk(project / "corpus" / name / f"{split}.spacy").get_docs(vocab))
+                         for name in ("webnlg", "webnlg_pos"))
+        assert [[t.tag_ for t in doc] for doc in tagged] == [[f"T{len(w) % 3}" for w in r["text"].split()] for r in part]
+        assert not any(t.tag_ for doc in plain for t in doc)
+        same = [[(r.head.start, r.head.end, r.label, r.tail.start, r.tail.end) for r in doc._.relations] for doc in plain]
+        assert same == [[(r.head.start, r.head.end, r.label, r.tail.start, r.tail.end) for r in doc._.relations] for doc in tagged]
+    # a tags file whose sentences are not the corpus's: a coded error
+    (project / "assets" / "webnlg_pos" / "pos_dev.json").write_text(json.dumps([]), encoding="utf-8")
+    failed = run("scripts/datasets.py", "convert", "webnlg_pos", "assets/webnlg_pos", "corpus/bad", "--config", "tiny", returncode=1)
+    assert "E113" in failed
 
 
 @pytest.mark.slow

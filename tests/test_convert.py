@@ -15,6 +15,7 @@ import spacy_pmei  # noqa: F401  (installs doc._.relations)
 from spacy_pmei.cli import app
 from spacy_pmei.readers import (
     ConversionError,
+    add_jointer_tags,
     convert_file,
     create_casrel_reader,
     docs_to_casrel,
@@ -358,6 +359,44 @@ def test_jointer_malformed(tmp_path, nlp, change, code):
     path = write_json(tmp_path / "dev.json", [JOINTER, {**JOINTER, **change}])
     with pytest.raises(ConversionError, match=f"{code}.*record 1"):
         read_jointer(path, nlp.vocab)
+
+
+def casrel_of(record):
+    """The CasRel record of a JointER one: the same sentence, its triples as strings."""
+    tokens = record["tokens"]
+    triples_ = [[" ".join(tokens[s:e]), r, " ".join(tokens[o:f])] for s, e, _, r, o, f, _ in record["spo_details"]]
+    return {"text": " ".join(tokens), "triple_list": triples_}
+
+
+def test_jointer_tags_on_casrel_gold(tmp_path):
+    """--tags-from: CasRel's gold (placed by strings) with the tags of JointER's copy of the same sentences."""
+    other = {**JOINTER, "tokens": ["Jens", "Hartel", "sleeps", "."], "spo_details": [], "pos_tags": ["NNP", "NNP", "VBZ", "."]}
+    source = write_json(tmp_path / "train_triples.json", [casrel_of(JOINTER), casrel_of(other)])
+    tags = write_json(tmp_path / "pos_train.json", [JOINTER, other])
+    output = tmp_path / "train.spacy"
+    result = CliRunner().invoke(app, ["convert", str(source), str(output), "-f", "casrel", "--tags-from", str(tags)])
+    assert result.exit_code == 0, result.output
+    docs = list(DocBin().from_disk(output).get_docs(spacy.blank("en").vocab))
+    assert [[t.tag_ for t in doc] for doc in docs] == [JOINTER["pos_tags"], other["pos_tags"]]
+    untagged, _ = read_casrel(source, spacy.blank("en").vocab)
+    assert [triples(doc) for doc in docs] == [triples(doc) for doc in untagged]  # the gold is CasRel's
+
+
+@pytest.mark.parametrize(
+    "records,code,where",
+    [
+        ([JOINTER], "E113", "has 1 records but the corpus has 2"),
+        ([JOINTER, {**JOINTER, "tokens": JOINTER["tokens"][:-1] + ["!"]}], "E114", "record 1"),
+        ([JOINTER, {**JOINTER, "pos_tags": JOINTER["pos_tags"][:-1]}], "E103", "record 1"),
+        ([JOINTER, {**JOINTER, "pos_tags": [""] * len(JOINTER["tokens"])}], "E103", "record 1"),
+    ],
+)
+def test_jointer_tags_that_have_no_place(tmp_path, nlp, records, code, where):
+    docs, _ = read_casrel(write_json(tmp_path / "data.json", [casrel_of(JOINTER)] * 2), nlp.vocab)
+    with pytest.raises(ConversionError, match=code) as err:
+        add_jointer_tags(docs, write_json(tmp_path / "pos.json", records))
+    assert where in str(err.value)
+    assert not any(t.tag_ for doc in docs for t in doc)  # all or nothing
 
 
 # JSONL with character offsets

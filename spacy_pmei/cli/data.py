@@ -9,7 +9,7 @@ import typer
 from spacy.tokens import DocBin
 from wasabi import msg
 
-from ..readers import ConversionError, ConversionReport, convert_file, docs_to_casrel
+from ..readers import ConversionError, ConversionReport, add_jointer_tags, convert_file, docs_to_casrel
 from ._util import app, blank_nlp, fail, read_docbin, write_file, write_text
 
 
@@ -42,11 +42,21 @@ def convert_cli(
     limit: Annotated[
         int, typer.Option("--limit", min=0, help="Read at most N records (0: all)")
     ] = 0,
+    tags_from: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--tags-from",
+            help="A JointER file of the same sentences in the same order: its pos_tags become token.tag_",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Convert relation data to a .spacy DocBin with gold doc.ents and doc._.relations."""
     nlp = blank_nlp(lang)
     try:
         docs, report = convert_file(input_path, fmt.value, nlp=nlp, rel2id=rel2id, limit=limit)
+        if tags_from is not None:
+            add_jointer_tags(docs, tags_from)
     except ConversionError as err:
         fail(str(err))
     report_path = report_path or output_path.with_suffix(".report.jsonl")

@@ -26,7 +26,7 @@ from spacy.language import Language
 from ..errors import Errors
 from .casrel import casrel_to_docs, create_casrel_reader, docs_to_casrel, read_casrel
 from .gold import UNTYPED, Placement, whitespace_doc
-from .jointer import jointer_to_docs, read_jointer
+from .jointer import add_jointer_tags, jointer_to_docs, read_jointer
 from .jsonl import jsonl_to_docs, read_jsonl
 from .loading import (
     LabelMap,
@@ -52,6 +52,7 @@ __all__ = [
     "Placement",
     "Problem",
     "Reason",
+    "add_jointer_tags",
     "casrel_to_docs",
     "convert_file",
     "corpus_labels",

@@ -20,7 +20,7 @@ from .loading import (
     make_label_map,
     read_json_records,
 )
-from .report import ConversionReport, Reason, Result, where
+from .report import ConversionError, ConversionReport, Reason, Result, where
 
 NO_TYPE = "None-label"  # JointER's type for untyped WebNLG entities
 
@@ -118,3 +118,35 @@ def read_jointer(
     report = ConversionReport(str(path), "jointer")
     docs = jointer_to_docs(read_json_records(path, limit), vocab, report, make_label_map(rel2id))
     return docs, report
+
+
+def add_jointer_tags(docs: List[Doc], path: Union[str, Path]) -> List[Doc]:
+    """Set token.tag_ from the "pos_tags" of a JointER file of the same sentences.
+
+    JointER's copy of WebNLG carries PTB tags; the CasRel copy, whose gold the other
+    WebNLG rows use, has none. Record i must have the tokens of docs[i] exactly:
+    anything else raises a coded ConversionError naming the record, and no tag is set.
+
+    docs (List[Doc]): The gold Docs (from any reader), in the file's order.
+    path (Union[str, Path]): A JointER JSON array, one record per Doc.
+    RETURNS (List[Doc]): The same Docs, tagged.
+    """
+    path = str(path)
+    records = list(read_json_records(path))
+    if len(records) != len(docs):
+        raise ConversionError(Errors.E113.format(path=path, found=len(records), expected=len(docs)), path)
+    tagged = []
+    for (index, line, record), doc in zip(records, docs):
+        place = (path, index, line)
+        tokens = get_field(record, "tokens", list, place, "a list of tokens")
+        words = [token.text for token in doc]
+        if tokens != words:
+            fail(Errors.E114.format(where=where(*place), index=index, tokens=tokens, words=words), place)
+        tags = get_field(record, "pos_tags", list, place, f"{len(words)} tags, one per token")
+        if len(tags) != len(words) or not all(isinstance(t, str) and t for t in tags):
+            fail_field(place, "pos_tags", f"{len(words)} non-empty strings, one per token", tags)
+        tagged.append(tags)
+    for doc, tags in zip(docs, tagged):
+        for token, tag in zip(doc, tags):
+            token.tag_ = tag
+    return docs
