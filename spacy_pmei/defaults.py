@@ -91,5 +91,7 @@ width = 100
 depth = 1
 # dropout between stacked layers only; one layer has none (H gets the model's dropout)
 dropout = 0.0
+# the embedding's width where it is not the encoder's (null: the same)
+input_width = null
 """
 DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]

@@ -1,5 +1,5 @@
 """The paper's shared encoder for spacy.Tok2Vec.v2: a length-aware BiLSTM, and its embedding."""
-from typing import Callable, List, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import numpy
 from spacy.tokens import Doc
@@ -12,7 +12,7 @@ from .errors import Errors
 
 @registry.architectures("spacy-pmei.BiLSTMEncoder.v1")
 def build_bilstm_encoder(
-    width: int, depth: int = 1, dropout: float = 0.0
+    width: int, depth: int = 1, dropout: float = 0.0, input_width: Optional[int] = None
 ) -> Model[List[Floats2d], List[Floats2d]]:
     """Encode token vectors with a BiLSTM that respects each sequence's length.
 
@@ -21,17 +21,23 @@ def build_bilstm_encoder(
     read the padding, so nlp.pipe() and nlp() disagree and training differs
     from prediction.
 
-    width (int): Input and output width; width // 2 units per direction.
+    width (int): Output width (and input width, unless input_width says otherwise);
+        width // 2 units per direction.
     depth (int): Number of stacked BiLSTM layers.
     dropout (float): Dropout between stacked layers (torch applies none after the last).
+    input_width (Optional[int]): The embedding's width where it is not `width`, as
+        for spacy-pmei.PaperEmbed.v1 with a POS embedding (width + tag_width).
     RETURNS (Model[List[Floats2d], List[Floats2d]]): The encoder.
     """
     from .pytorch_pmei import PackedBiLSTM
 
     if width < 2 or width % 2:
         raise ValueError(Errors.E010.format(setting="width", value=width, why="must be even and >= 2"))
+    if input_width is not None and input_width < 1:
+        raise ValueError(Errors.E010.format(setting="input_width", value=input_width, why="must be >= 1"))
+    n_in = input_width or width
     wrapped = PyTorchWrapper_v2(
-        PackedBiLSTM(width, depth, dropout),
+        PackedBiLSTM(width, depth, dropout, n_in),
         convert_inputs=_convert_inputs,
         convert_outputs=_convert_outputs,
     )
@@ -39,7 +45,7 @@ def build_bilstm_encoder(
         "pmei_bilstm",
         _forward,
         layers=[wrapped],
-        dims={"nI": width, "nO": width},
+        dims={"nI": n_in, "nO": width},
     )
 
 
@@ -53,6 +59,9 @@ def _forward(
     outputs = [ops.alloc2f(0, width) for _ in Xs]
     if not keep:
         return outputs, lambda dYs: [ops.alloc2f(0, model.get_dim("nI")) for _ in Xs]
+    if Xs[keep[0]].shape[1] != model.get_dim("nI"):
+        n_in = Xs[keep[0]].shape[1]
+        raise ValueError(Errors.E033.format(found=n_in, expected=model.get_dim("nI")))
     padded = ops.pad([Xs[k] for k in keep])
     kept_lengths = numpy.asarray([lengths[k] for k in keep], dtype="int64")
     Y, backprop_padded = model.layers[0]((padded, kept_lengths), is_train)

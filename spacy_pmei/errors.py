@@ -63,6 +63,9 @@ class Errors(metaclass=ErrorsWithCodes):
             "`spacy init labels` writes for the component: "
             '{{"entities": [...], "relations": [...]}}.')
     E032 = ("Unknown diagnostic {name!r} for the PMEI network: use one of {options}.")
+    E033 = ("The BiLSTM encoder was built for {expected} input columns but its "
+            "embedding gives {found}: set the encoder's input_width to the "
+            "embedding's width (for spacy-pmei.PaperEmbed.v1: width + tag_width).")
 
     # The command line (spacy_pmei.cli): what a command checks before it runs.
     E019 = ("Unknown language {lang!r}: {why}")

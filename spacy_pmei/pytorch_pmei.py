@@ -346,10 +346,10 @@ class PackedBiLSTM(nn.Module):
     would disagree with nlp()). Packing the sequences by length avoids that.
     """
 
-    def __init__(self, width: int, depth: int = 1, dropout: float = 0.0) -> None:
+    def __init__(self, width: int, depth: int = 1, dropout: float = 0.0, input_width: int = 0) -> None:
         super().__init__()
         self.lstm = nn.LSTM(
-            width,
+            input_width or width,
             width // 2,
             num_layers=depth,
             bidirectional=True,

@@ -107,7 +107,9 @@ def test_switch_rows_pair_pmei_with_mtl_on_dev_and_each_switch_reaches_the_confi
     assert {a for a, _ in pairs} == {name for name, row in rows.items() if row["variant"] == "pmei"}
     assert all(rows[b]["variant"] == "mtl" for _, b in pairs)
     for row in rows.values():
-        assert row["eval"] == "dev" and row["seeds"] == [0, 1, 2] and row["dataset"] == "webnlg"
+        assert row["eval"] == "dev" and row["seeds"] == [0, 1, 2]
+        # webnlg_pos is webnlg's gold with POS tags (test_webnlg_pos_is_webnlg_with_jointer_tags)
+        assert row["dataset"] == ("webnlg_pos" if row["name"].endswith("paperpos") else "webnlg")
         config = load_config(ROOT / "configs" / f"{row['config']}.cfg", overrides=row["overrides"])
         for key, value in row["overrides"].items():
             node = config
@@ -120,6 +122,8 @@ def test_switch_rows_pair_pmei_with_mtl_on_dev_and_each_switch_reaches_the_confi
     assert model("pmei-gclip")["global_grad_clip"] == 5.0
     paper = model("pmei-paper")
     assert paper["model"]["tok2vec"]["embed"]["@architectures"] == "spacy-pmei.PaperEmbed.v1"
+    assert model("pmei-paperpos")["model"]["tok2vec"]["embed"]["tag_width"] == 10
+    assert rows_mod.read_pairs(path, list(rows.values()))[-1] == ("pmei-paperpos", "mtl-paperpos")
 
 
 def test_floor_rows_differ_from_the_shipped_pmei_row_only_by_the_floor(tmp_path):

@@ -81,7 +81,7 @@ def overrides_for(name: str, corpus: Dict[str, Path], tmp_path: Path, request) -
     if name == "transformer":
         pytest.importorskip("spacy_transformers")
         overrides["paths.transformer"] = request.getfixturevalue("tiny_bert")
-    if name in ("bilstm_glove", "bilstm_glove_paper", "sample"):
+    if name in ("bilstm_glove", "bilstm_glove_paper", "bilstm_glove_paper_pos", "sample"):
         glove = request.getfixturevalue("glove_txt")
         build_vectors(tmp_path / "vectors", glove_txt=glove)
         overrides["paths.vectors"] = str(tmp_path / "vectors")

@@ -97,17 +97,18 @@ def test_paper_embed_word_dropout():
     assert embed.get_dim("nO") == 6 and predicted[0].shape == (10, 6)
 
 
+def flat_config(name: str) -> dict:
+    config = Config().from_disk(ROOT / "configs" / f"{name}.cfg", interpolate=False)
+    return {f"{section}.{key}": value for section, values in _walk(config) for key, value in values.items()}
+
+
+def changed_settings(a: str, b: str) -> set:
+    base, other = flat_config(a), flat_config(b)
+    return {k for k in set(base) | set(other) if base.get(k) != other.get(k)}
+
+
 def test_paper_config_differs_only_in_the_switches():
-    flat = {}
-    for name in ("bilstm_glove", "bilstm_glove_paper"):
-        config = Config().from_disk(ROOT / "configs" / f"{name}.cfg", interpolate=False)
-        flat[name] = {
-            f"{section}.{key}": value
-            for section, values in _walk(config)
-            for key, value in values.items()
-        }
-    base, paper = flat["bilstm_glove"], flat["bilstm_glove_paper"]
-    changed = {k for k in set(base) | set(paper) if base.get(k) != paper.get(k)}
+    changed = changed_settings("bilstm_glove", "bilstm_glove_paper")
     embed = "components.pmei_relations.model.tok2vec.embed"
     assert changed == {
         "components.pmei_relations.global_grad_clip",
@@ -117,6 +118,78 @@ def test_paper_config_differs_only_in_the_switches():
         f"{embed}.@architectures", f"{embed}.attrs", f"{embed}.rows", f"{embed}.include_static_vectors",
         f"{embed}.word_dropout", f"{embed}.tag_width", f"{embed}.tag_rows",
     }
+
+
+def test_paper_pos_config_differs_from_the_paper_config_only_in_the_tags():
+    changed = changed_settings("bilstm_glove_paper", "bilstm_glove_paper_pos")
+    assert {k for k in changed if not k.startswith("components.tagger")} == {
+        "nlp.pipeline", "training.annotating_components", "training.score_weights.tag_acc",
+        "components.pmei_relations.model.tok2vec.embed.tag_width",
+        "components.pmei_relations.model.tok2vec.encode.input_width",
+    }
+    pos = flat_config("bilstm_glove_paper_pos")
+    assert pos["nlp.pipeline"] == ["tagger", "pmei_relations"] and pos["training.annotating_components"] == ["tagger"]
+    embed, encode = "components.pmei_relations.model.tok2vec.embed", "components.pmei_relations.model.tok2vec.encode"
+    assert pos[f"{embed}.tag_width"] == 10 and pos[f"{encode}.input_width"] == pos[f"{embed}.width"] + 10
+
+
+def test_bilstm_input_width_must_match_the_embedding():
+    from spacy_pmei.encoders import build_bilstm_encoder
+
+    encoder = build_bilstm_encoder(width=4, input_width=6)
+    encoder.initialize()
+    Ys = encoder.predict([numpy.ones((3, 6), dtype="f"), numpy.ones((0, 6), dtype="f")])
+    assert [Y.shape for Y in Ys] == [(3, 4), (0, 4)]
+    with pytest.raises(ValueError, match="E033.*4 input columns but its embedding gives 6"):
+        build_bilstm_encoder(width=4).predict([numpy.ones((3, 6), dtype="f")])
+    with pytest.raises(ValueError, match="E010.*input_width"):
+        build_bilstm_encoder(width=4, input_width=0)
+
+
+def test_paper_pos_config_tags_the_text_it_reads(corpus, glove_txt, tmp_path):
+    """bilstm_glove_paper_pos.cfg: the tagger learns the corpus's tags in the same loop, and
+    pmei_relations reads the tags it predicts, in training and on raw text."""
+    import io
+
+    from spacy.tokens import DocBin
+    from spacy.training.initialize import init_nlp
+    from spacy.training.loop import train
+    from spacy.util import load_config
+
+    from spacy_pmei.vectors import build_vectors
+
+    def tag(word: str) -> str:
+        return "." if not word[0].isalnum() else "NNP" if word[0].isupper() else "XX"
+
+    tagged = {}
+    for split, path in corpus.items():
+        docs = list(DocBin().from_disk(path).get_docs(spacy.blank("en").vocab))
+        for doc in docs:
+            for token in doc:
+                token.tag_ = tag(token.text)
+        tagged[split] = tmp_path / f"{split}.spacy"
+        DocBin(store_user_data=True, docs=docs).to_disk(tagged[split])
+    build_vectors(tmp_path / "vectors", glove_txt=glove_txt)
+    overrides = {
+        "paths.train": str(tagged["train"]), "paths.dev": str(tagged["dev"]),
+        "paths.vectors": str(tmp_path / "vectors"),
+        "training.max_steps": 30, "training.eval_frequency": 15, "training.batcher.size": 8,
+    }
+    nlp = init_nlp(load_config(ROOT / "configs" / "bilstm_glove_paper_pos.cfg", overrides=overrides))
+    (tmp_path / "out").mkdir()
+    train(nlp, tmp_path / "out", stdout=io.StringIO(), stderr=io.StringIO())
+    loaded = spacy.load(tmp_path / "out" / "model-last")
+    assert loaded.pipe_names == ["tagger", "pmei_relations"]
+    doc = loaded("The New York Times reported it .")
+    # the tagger set a tag of the corpus on every word, mostly the right one after 30 steps
+    assert {t.tag_ for t in doc} <= {".", "NNP", "XX"}
+    assert sum(t.tag_ == tag(t.text) for t in doc) >= len(doc) - 2
+    tok2vec = loaded.get_pipe("pmei_relations").model.get_ref("tok2vec")
+    other = loaded.get_pipe("tagger")(loaded.make_doc(doc.text))
+    for token in other:
+        token.tag_ = "XX"
+    H, H_other = tok2vec.predict([doc, other])
+    assert H.shape == H_other.shape and not numpy.allclose(H, H_other)  # the tags reach the encoder
 
 
 def _walk(config, prefix=""):
