@@ -10,7 +10,6 @@ shipped. Each arm is its own pipeline, same seed and batches. Printed: the media
 step of each arm, and the medians of the rounds' ratios.
 """
 import statistics
-import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Tuple
 
@@ -20,7 +19,7 @@ import typer
 import spacy_pmei.loss as loss_module
 import spacy_pmei.pytorch_pmei as network_module
 from spacy_pmei.machine import describe_machine, machine_info
-from spacy_pmei.step_cost import build
+from spacy_pmei.step_cost import build, interleaved_steps
 
 
 def masked_subject_scores(early_rel: Any, mask: Any) -> Tuple[Any, Any]:
@@ -72,15 +71,14 @@ def main(
         nlp, optimizer, examples = build(variant, data, seed)
         pipelines[name] = (nlp, optimizer)
     batches = [examples[i : i + batch_size] for i in range(0, batch_size * rounds, batch_size)]
-    times: Dict[str, list] = {name: [] for name in arms}
-    for r, batch in enumerate([batches[0]] + batches):  # the first round warms up
-        for name, (nlp, optimizer) in pipelines.items():
-            network_module.subject_scores, loss_module._table_bce = arms[name][1]
-            start = time.perf_counter()
-            nlp.update(batch, sgd=optimizer, drop=0.1)
-            if r:
-                times[name].append(time.perf_counter() - start)
-    network_module.subject_scores, loss_module._table_bce = shipped
+
+    def patch(name: str) -> None:
+        network_module.subject_scores, loss_module._table_bce = arms[name][1]
+
+    try:
+        times = interleaved_steps(pipelines, batches, before_step=patch)
+    finally:
+        network_module.subject_scores, loss_module._table_bce = shipped
 
     def ratio(a: str, b: str) -> float:
         return statistics.median(x / y for x, y in zip(times[a], times[b]))

@@ -18,7 +18,7 @@ the bundled NYT sample by default.
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy
 import spacy
@@ -69,15 +69,23 @@ def _median_seconds(run: Callable[[], Any], repeats: int) -> float:
 
 
 def interleaved_steps(
-    pipelines: Dict[str, Tuple[Language, Any]], batches: List[List[Example]]
+    pipelines: Dict[str, Tuple[Language, Any]],
+    batches: List[List[Example]],
+    before_step: Optional[Callable[[str], None]] = None,
 ) -> Dict[str, List[float]]:
     """Seconds of each nlp.update, the variants in turn on each batch, after one warm-up
-    update each; one list per variant, a figure per batch."""
-    for nlp, optimizer in pipelines.values():
+    update each; one list per variant, a figure per batch. before_step(variant), if
+    given, runs untimed before each of that variant's updates (scripts/step_cost_ab.py
+    swaps the code of an arm in there)."""
+    for variant, (nlp, optimizer) in pipelines.items():
+        if before_step is not None:
+            before_step(variant)
         nlp.update(batches[0], sgd=optimizer, drop=0.1)
     times: Dict[str, List[float]] = {v: [] for v in pipelines}
     for batch in batches:
         for variant, (nlp, optimizer) in pipelines.items():
+            if before_step is not None:
+                before_step(variant)
             start = time.perf_counter()
             nlp.update(batch, sgd=optimizer, drop=0.1)
             times[variant].append(time.perf_counter() - start)

@@ -38,6 +38,26 @@ def test_the_command_prints_both_steps_and_the_ratio():
 
 
 
+def test_interleaved_steps_take_turns_and_run_the_hook_before_each_update():
+    from spacy_pmei.step_cost import interleaved_steps
+
+    seen, state = [], {}
+
+    class Fake:
+        def __init__(self, name):
+            self.name = name
+
+        def update(self, batch, sgd=None, drop=0.0):
+            seen.append((self.name, state.get("arm"), batch))
+
+    pipelines = {name: (Fake(name), None) for name in ("a", "b")}
+    times = interleaved_steps(pipelines, [1, 2, 3], before_step=lambda name: state.update(arm=name))
+    # one warm-up each on the first batch, then a round per batch, the arms in turn,
+    # each update after its own arm's hook
+    assert seen == [("a", "a", 1), ("b", "b", 1)] + [(n, n, b) for b in (1, 2, 3) for n in ("a", "b")]
+    assert {k: len(v) for k, v in times.items()} == {"a": 3, "b": 3}
+
+
 def test_the_before_and_after_run_restores_the_shipped_functions():
     import spacy_pmei.loss as loss_module
     import spacy_pmei.pytorch_pmei as network_module
