@@ -1,13 +1,15 @@
 """The paper's shared encoder for spacy.Tok2Vec.v2: a length-aware BiLSTM, and its embedding."""
+import warnings
 from typing import Callable, List, Optional, Tuple
 
 import numpy
+from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, torch2xp, xp2torch
 from thinc.types import Floats2d, Floats3d
 
-from .errors import Errors
+from .errors import Errors, Warnings
 
 
 @registry.architectures("spacy-pmei.BiLSTMEncoder.v1")
@@ -135,9 +137,25 @@ def build_paper_embed(
         _word_dropout_forward,
         init=lambda model, X=None, Y=None: model.layers[0].initialize(X=X),
         layers=[embed],
-        attrs={"word_dropout": float(word_dropout)},
+        attrs={"word_dropout": float(word_dropout), "tag_width": int(tag_width)},
         dims={"nO": width + tag_width},
     )
+
+
+def warn_if_untagged(model: Model, nlp: Optional[Language], name: str) -> None:
+    """Warn (W004) where a PaperEmbed of `model` reads POS tags that no component before
+    `name` in the pipeline assigns (spaCy's Corpus gives the model untagged Docs).
+
+    model (Model): The component's model.
+    nlp (Optional[Language]): The pipeline; nothing is checked without one.
+    name (str): The component's name in it.
+    """
+    widths = [node.attrs["tag_width"] for node in model.walk() if node.name == "pmei_paper_embed"]
+    if nlp is None or not any(widths) or name not in nlp.pipe_names:
+        return
+    before = nlp.pipe_names[: nlp.pipe_names.index(name)]
+    if not any("token.tag" in nlp.get_pipe_meta(other).assigns for other in before):
+        warnings.warn(Warnings.W004.format(name=name, width=max(widths)))
 
 
 def _word_dropout_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats2d], Callable]:

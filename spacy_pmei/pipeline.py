@@ -17,6 +17,7 @@ from .architectures import PMEIBlockGrad, PMEIOutput, get_network, map_blocks
 from .decoding import DocPrediction, decode_blocks, make_tag_names, threshold_cells
 from .defaults import DEFAULT_MODEL
 from .diagnostics import update_record
+from .encoders import warn_if_untagged
 from .errors import Errors
 from .loss import eq15_loss, gold_targets, warn_cross_window
 from .optimizers import ScaledLearnRate, clip_global_norm
@@ -229,6 +230,7 @@ class PMEIRelations(TrainablePipe):
         for eg in sample:
             self._validate_gold(eg)
         self._sync_model_attrs()
+        warn_if_untagged(self.model, nlp, self.name)
         self.model.initialize(X=[eg.predicted for eg in sample])
 
     def _validate_gold(self, eg: Example) -> None:
