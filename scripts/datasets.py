@@ -159,7 +159,7 @@ def get_dataset(name: str) -> Dataset:
 def fetch_local(
     dataset: str = typer.Argument(..., help="Dataset name"),
     assets_dir: Path = typer.Argument(..., help="The project's assets folder of the dataset"),
-    data_dir: str = typer.Argument("", help="Local copy of the data, one folder per dataset"),
+    data_dir: str = typer.Argument("", help="Local copy of the data: a folder per dataset (or the places of Dataset.local)"),
 ) -> None:
     """Copy a dataset's files from a local folder instead of downloading them."""
     data = get_dataset(dataset)
@@ -172,17 +172,21 @@ def fetch_local(
     root = Path(data_dir)
     names = [*data.files.values(), *data.tags.values(), "rel2id.json"]
     places = {name: [root / dataset / name] + ([root / data.local[name]] if name in data.local else []) for name in names}
+    tried = " or ".join(sorted({str(path.parent) for paths in places.values() for path in paths}))
     if not (root / dataset).is_dir() and not any(p.is_file() for paths in places.values() for p in paths):
-        fail(Errors.E026.format(path=root / dataset, dataset=dataset))
+        fail(Errors.E026.format(path=tried, dataset=dataset))
+    found = {name: [path for path in paths if path.is_file()] for name, paths in places.items()}
+    if not any(found[name] for name in data.files.values()):
+        fail(Errors.E027.format(files=", ".join(data.files.values()), path=tried))
+    lacking = [" or ".join(map(str, places[name])) for name in data.tags.values() if not found[name]]
+    if lacking:  # the tags are no extra: convert needs them
+        fail(Errors.E030.format(files=", ".join(lacking)))
     assets_dir.mkdir(parents=True, exist_ok=True)
     copied = []
-    for name, paths in places.items():
-        found = [path for path in paths if path.is_file()]
-        if found:
-            shutil.copyfile(found[0], assets_dir / name)
-            copied.append(str(found[0]))
-    if not copied:
-        fail(Errors.E027.format(files=", ".join(data.files.values()), path=root / dataset))
+    for name, paths in found.items():
+        if paths:
+            shutil.copyfile(paths[0], assets_dir / name)
+            copied.append(str(paths[0]))
     msg.good(f"Copied {', '.join(copied)} to {assets_dir}")
 
 

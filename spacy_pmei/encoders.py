@@ -144,7 +144,8 @@ def build_paper_embed(
 
 def warn_if_untagged(model: Model, nlp: Optional[Language], name: str) -> None:
     """Warn (W004) where a PaperEmbed of `model` reads POS tags that no component before
-    `name` in the pipeline assigns (spaCy's Corpus gives the model untagged Docs).
+    `name` in the pipeline sets in training: spaCy's Corpus gives the model untagged
+    Docs, and a tagger's tags reach them only if it is in annotating_components.
 
     model (Model): The component's model.
     nlp (Optional[Language]): The pipeline; nothing is checked without one.
@@ -154,8 +155,15 @@ def warn_if_untagged(model: Model, nlp: Optional[Language], name: str) -> None:
     if nlp is None or not any(widths) or name not in nlp.pipe_names:
         return
     before = nlp.pipe_names[: nlp.pipe_names.index(name)]
-    if not any("token.tag" in nlp.get_pipe_meta(other).assigns for other in before):
-        warnings.warn(Warnings.W004.format(name=name, width=max(widths)))
+    taggers = [other for other in before if "token.tag" in nlp.get_pipe_meta(other).assigns]
+    annotating = nlp.config.get("training", {}).get("annotating_components", [])
+    if not taggers:
+        why = "no component before it in the pipeline sets them"
+    elif not set(taggers) & set(annotating):
+        why = f"{', '.join(taggers)} before it is not in [training] annotating_components"
+    else:
+        return
+    warnings.warn(Warnings.W004.format(name=name, width=max(widths), why=why))
 
 
 def _word_dropout_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats2d], Callable]:

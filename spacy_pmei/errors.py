@@ -21,10 +21,10 @@ class Warnings(metaclass=ErrorsWithCodes):
     W003 = ("The pipeline has no relation label {labels}: it cannot predict "
             "these relations, so every gold triple of them is missed.")
     W004 = ("The embedding of {name!r} reads POS tags (token.tag_, tag_width = "
-            "{width}) but no component before it in the pipeline sets them: every "
-            "word gets the vector of the empty tag. Put a tagger first, listed in "
-            "[training] annotating_components (as configs/bilstm_glove_paper_pos.cfg "
-            "does), or set tag_width = 0.")
+            "{width}), but {why}: in training every word gets the vector of the "
+            "empty tag. Put a tagger first and list it in [training] "
+            "annotating_components (as configs/bilstm_glove_paper_pos.cfg does), "
+            "or set tag_width = 0.")
 
 
 class Errors(metaclass=ErrorsWithCodes):

@@ -584,6 +584,12 @@ def test_webnlg_pos_is_webnlg_with_jointer_tags(tmp_path):
     (project / "assets" / "webnlg_pos" / "pos_dev.json").write_text(json.dumps([]), encoding="utf-8")
     failed = run("scripts/datasets.py", "convert", "webnlg_pos", "assets/webnlg_pos", "corpus/bad", "--config", "tiny", returncode=1)
     assert "E113" in failed
+    # no tags in the data folder: fetch-local copies nothing and names what it looked for
+    shutil.rmtree(data / "jointer")
+    shutil.rmtree(project / "assets" / "webnlg_pos")
+    failed = " ".join(run("scripts/datasets.py", "fetch-local", "webnlg_pos", "assets/webnlg_pos", str(tmp_path / "data"), returncode=1).split())
+    assert "E030" in failed and "webnlg/jointer/train.json" in failed
+    assert not (project / "assets" / "webnlg_pos").exists()
 
 
 @pytest.mark.slow

@@ -352,6 +352,7 @@ def test_jointer(tmp_path, nlp):
         ({"spo_details": [[3, 13, "None-label", "works_for", 9, 11, "PERSON"]]}, "E107"),
         ({"spo_details": [[3, 8, "None-label", "works_for", 9]]}, "E103"),
         ({"pos_tags": ["DT"]}, "E103"),
+        ({"pos_tags": [""] * 12}, "E103"),
         ({"tokens": None}, "E103"),
     ],
 )
@@ -380,6 +381,11 @@ def test_jointer_tags_on_casrel_gold(tmp_path):
     assert [[t.tag_ for t in doc] for doc in docs] == [JOINTER["pos_tags"], other["pos_tags"]]
     untagged, _ = read_casrel(source, spacy.blank("en").vocab)
     assert [triples(doc) for doc in docs] == [triples(doc) for doc in untagged]  # the gold is CasRel's
+    # --limit cuts the tags file alike
+    result = CliRunner().invoke(app, ["convert", str(source), str(output), "-f", "casrel", "--tags-from", str(tags), "--limit", "1"])
+    assert result.exit_code == 0, result.output
+    docs = list(DocBin().from_disk(output).get_docs(spacy.blank("en").vocab))
+    assert [[t.tag_ for t in doc] for doc in docs] == [JOINTER["pos_tags"]]
 
 
 @pytest.mark.parametrize(

@@ -181,22 +181,26 @@ def test_paper_pos_config_tags_the_text_it_reads(corpus, glove_txt, tmp_path):
         warnings.filterwarnings("error", message=".*W004")
         nlp = init_nlp(load_config(config, overrides=overrides))  # the tagger comes first: no W004
     untagged = {**overrides, "nlp.pipeline": ["pmei_relations"], "training.annotating_components": []}
-    with pytest.warns(UserWarning, match="W004.*tag_width = 10"):
+    with pytest.warns(UserWarning, match="W004.*tag_width = 10.*no component before it"):
         init_nlp(load_config(config, overrides=untagged))
+    not_annotating = {**overrides, "training.annotating_components": []}
+    with pytest.warns(UserWarning, match="W004.*tagger before it is not in .training. annotating_components"):
+        init_nlp(load_config(config, overrides=not_annotating))
     (tmp_path / "out").mkdir()
     train(nlp, tmp_path / "out", stdout=io.StringIO(), stderr=io.StringIO())
     loaded = spacy.load(tmp_path / "out" / "model-last")
     assert loaded.pipe_names == ["tagger", "pmei_relations"]
     doc = loaded("The New York Times reported it .")
-    # the tagger set a tag of the corpus on every word, mostly the right one after 30 steps
-    assert {t.tag_ for t in doc} <= {".", "NNP", "XX"}
-    assert sum(t.tag_ == tag(t.text) for t in doc) >= len(doc) - 2
+    assert {t.tag_ for t in doc} <= {".", "NNP", "XX"}  # the tagger set a tag of the corpus on every word
+    # the tags reach the encoder: the same words, tagged otherwise by hand, read otherwise
+    tagged_as = {}
+    for name in ("NNP", "XX"):
+        tagged_as[name] = loaded.make_doc(doc.text)
+        for token in tagged_as[name]:
+            token.tag_ = name
     tok2vec = loaded.get_pipe("pmei_relations").model.get_ref("tok2vec")
-    other = loaded.get_pipe("tagger")(loaded.make_doc(doc.text))
-    for token in other:
-        token.tag_ = "XX"
-    H, H_other = tok2vec.predict([doc, other])
-    assert H.shape == H_other.shape and not numpy.allclose(H, H_other)  # the tags reach the encoder
+    H_nnp, H_xx = tok2vec.predict([tagged_as["NNP"], tagged_as["XX"]])
+    assert H_nnp.shape == H_xx.shape == (len(doc), 100) and not numpy.allclose(H_nnp, H_xx)
 
 
 def _walk(config, prefix=""):

@@ -56,7 +56,7 @@ def convert_cli(
     try:
         docs, report = convert_file(input_path, fmt.value, nlp=nlp, rel2id=rel2id, limit=limit)
         if tags_from is not None:
-            add_jointer_tags(docs, tags_from)
+            add_jointer_tags(docs, tags_from, limit)
     except ConversionError as err:
         fail(str(err))
     report_path = report_path or output_path.with_suffix(".report.jsonl")

@@ -50,11 +50,7 @@ def jointer_to_docs(
         tokens = get_field(record, "tokens", list, place, "a list of tokens")
         if not tokens or not all(isinstance(t, str) and t and not t.isspace() for t in tokens):
             fail_field(place, "tokens", "a non-empty list of non-empty strings", tokens)
-        tags = get_field(record, "pos_tags", list, place, "a list of tags", default=None)
-        if tags is not None and (
-            len(tags) != len(tokens) or not all(isinstance(t, str) for t in tags)
-        ):
-            fail_field(place, "pos_tags", f"{len(tokens)} strings, one per token", tags)
+        tags = _get_tags(record, len(tokens), place, required=False)
         details = get_field(record, "spo_details", list, place, f"a list of {_DETAIL}")
         spaces = [True] * (len(tokens) - 1) + [False]
         doc = Doc(vocab, words=tokens, spaces=spaces, tags=tags)
@@ -74,6 +70,19 @@ def jointer_to_docs(
         report.placed += len(placement.relations)
         docs.append(placement.apply(doc))
     return docs
+
+
+def _get_tags(
+    record: Record, n_tokens: int, place: Tuple[str, int, Optional[int]], required: bool
+) -> Optional[List[str]]:
+    """A record's "pos_tags": one non-empty string per token (None where it may be absent)."""
+    if not required and "pos_tags" not in record:
+        return None
+    expected = f"{n_tokens} non-empty strings, one per token"
+    tags = get_field(record, "pos_tags", list, place, expected)
+    if len(tags) != n_tokens or not all(isinstance(t, str) and t for t in tags):
+        fail_field(place, "pos_tags", expected, tags)
+    return tags
 
 
 def _type(label: str) -> str:
@@ -120,7 +129,7 @@ def read_jointer(
     return docs, report
 
 
-def add_jointer_tags(docs: List[Doc], path: Union[str, Path]) -> List[Doc]:
+def add_jointer_tags(docs: List[Doc], path: Union[str, Path], limit: int = 0) -> List[Doc]:
     """Set token.tag_ from the "pos_tags" of a JointER file of the same sentences.
 
     JointER's copy of WebNLG carries PTB tags; the CasRel copy, whose gold the other
@@ -129,10 +138,11 @@ def add_jointer_tags(docs: List[Doc], path: Union[str, Path]) -> List[Doc]:
 
     docs (List[Doc]): The gold Docs (from any reader), in the file's order.
     path (Union[str, Path]): A JointER JSON array, one record per Doc.
+    limit (int): Read only its first records, as many as a reader's limit kept; 0 for all.
     RETURNS (List[Doc]): The same Docs, tagged.
     """
     path = str(path)
-    records = list(read_json_records(path))
+    records = list(read_json_records(path, limit))
     if len(records) != len(docs):
         raise ConversionError(Errors.E113.format(path=path, found=len(records), expected=len(docs)), path)
     tagged = []
@@ -142,10 +152,7 @@ def add_jointer_tags(docs: List[Doc], path: Union[str, Path]) -> List[Doc]:
         words = [token.text for token in doc]
         if tokens != words:
             fail(Errors.E114.format(where=where(*place), index=index, tokens=tokens, words=words), place)
-        tags = get_field(record, "pos_tags", list, place, f"{len(words)} tags, one per token")
-        if len(tags) != len(words) or not all(isinstance(t, str) and t for t in tags):
-            fail_field(place, "pos_tags", f"{len(words)} non-empty strings, one per token", tags)
-        tagged.append(tags)
+        tagged.append(_get_tags(record, len(words), place, required=True))
     for doc, tags in zip(docs, tagged):
         for token, tag in zip(doc, tags):
             token.tag_ = tag
