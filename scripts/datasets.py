@@ -19,6 +19,7 @@ from typing import Dict, NamedTuple, Optional
 
 import typer
 from spacy.tokens import DocBin
+from thinc.api import Config
 from spacy.vocab import Vocab
 from wasabi import msg
 
@@ -227,6 +228,16 @@ def split_nyt_dev(assets_dir: Path, data_dir: str) -> None:
     )
 
 
+def check_tags_for(config: str, dataset: str, data: Dataset) -> None:
+    """Stop (E034) before converting where configs/CONFIG.cfg trains a tagger that the
+    dataset has no POS tags for: spaCy's tagger would find no labels at initialize."""
+    path = Path("configs") / f"{config}.cfg"
+    if not config or not path.is_file() or data.tags or data.fmt == InputFormat.jointer:
+        return
+    if "tagger" in Config().from_disk(path, interpolate=False)["nlp"]["pipeline"]:
+        fail(Errors.E034.format(config=path, dataset=dataset))
+
+
 @app.command("convert")
 def convert(
     dataset: str = typer.Argument(..., help="Dataset name"),
@@ -237,6 +248,7 @@ def convert(
 ) -> None:
     """Convert every split that is there to .spacy; eval.spacy is test, else dev."""
     data = get_dataset(dataset)
+    check_tags_for(config, dataset, data)
     if config == "sample" and dataset != "sample":
         msg.warn(
             f"configs/sample.cfg is sized for the 300 sentences of the sample on a CPU; "

@@ -94,6 +94,8 @@ class Errors(metaclass=ErrorsWithCodes):
             "`--vars.data_dir DIR` (the fetch-local step).")
     E031 = ("The package name {name} says NYT, but the pipeline is trained on "
             "{dataset}: add --vars.package_name en_pmei_{dataset}.")
+    E034 = ("{config} trains a tagger, but {dataset} has no POS tags: use a "
+            "dataset that has them (webnlg_pos) or a config without a tagger.")
 
     # Data conversion (spacy_pmei.readers, `spacy-pmei convert`). {where} names
     # the file, the 0-based record index and, for JSONL, the 1-based line.

@@ -580,6 +580,9 @@ def test_webnlg_pos_is_webnlg_with_jointer_tags(tmp_path):
         assert not any(t.tag_ for doc in plain for t in doc)
         same = [[(r.head.start, r.head.end, r.label, r.tail.start, r.tail.end) for r in doc._.relations] for doc in plain]
         assert same == [[(r.head.start, r.head.end, r.label, r.tail.start, r.tail.end) for r in doc._.relations] for doc in tagged]
+    # the POS config on a dataset without tags: stopped before converting
+    failed = " ".join(run("scripts/datasets.py", "convert", "webnlg", "assets/webnlg", "corpus/untagged", "--config", "bilstm_glove_paper_pos", returncode=1).split())
+    assert "E034" in failed and not (project / "corpus" / "untagged").exists()
     # a tags file whose sentences are not the corpus's: a coded error
     (project / "assets" / "webnlg_pos" / "pos_dev.json").write_text(json.dumps([]), encoding="utf-8")
     failed = run("scripts/datasets.py", "convert", "webnlg_pos", "assets/webnlg_pos", "corpus/bad", "--config", "tiny", returncode=1)
