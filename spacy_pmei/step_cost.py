@@ -77,18 +77,16 @@ def interleaved_steps(
     update each; one list per variant, a figure per batch. before_step(variant), if
     given, runs untimed before each of that variant's updates (scripts/step_cost_ab.py
     swaps the code of an arm in there)."""
-    for variant, (nlp, optimizer) in pipelines.items():
-        if before_step is not None:
-            before_step(variant)
-        nlp.update(batches[0], sgd=optimizer, drop=0.1)
     times: Dict[str, List[float]] = {v: [] for v in pipelines}
-    for batch in batches:
+    # Round 0 is the warm-up: the same update on the first batch, not timed.
+    for round_, batch in enumerate([batches[0], *batches]):
         for variant, (nlp, optimizer) in pipelines.items():
             if before_step is not None:
                 before_step(variant)
             start = time.perf_counter()
             nlp.update(batch, sgd=optimizer, drop=0.1)
-            times[variant].append(time.perf_counter() - start)
+            if round_ > 0:
+                times[variant].append(time.perf_counter() - start)
     return times
 
 
